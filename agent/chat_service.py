@@ -1,0 +1,137 @@
+"""A chat session against the engine, with every turn logged: what the UI (or any client) drives.
+
+Keeps the UI thin: validation, prompt building, streaming, ask/answer
+labelling, latency and token accounting, and failure logging live here.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from logs_db.store import LogError, LogStore
+
+from .engine import AdapterLoadError, Engine, EngineError, GenerationParams
+from .policy import Message, build_prompt, classify_agent_turn
+
+DEFAULT_NOTES = (
+    "Clarify Café has two branches. The Harbor branch is open 7 am to 3 pm and its espresso costs $3. "
+    "The Station branch is open 6 am to 9 pm and its espresso costs $4. "
+    "Both branches sell a large latte for $5."
+)
+
+
+def clean_text(text: str) -> str:
+    """Drop NUL and other control characters (keeping newlines and tabs); normalize Unicode."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+@dataclass
+class Reply:
+    """Streams the growing reply text; after the stream ends, the logged turn is described here."""
+
+    pieces: Iterator[str]
+    turn_id: str | None = None
+    kind: str | None = None
+    text: str = ""
+    error: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self.pieces:
+            yield text
+
+
+@dataclass
+class ChatService:
+    store: LogStore
+    engine: Engine
+    params: GenerationParams = field(default_factory=GenerationParams)
+    horizon: int = 1
+    max_message_chars: int = 4000
+    max_context_chars: int = 8000
+
+    def active_adapter(self) -> str | None:
+        """The adapter new conversations use; loaded into the engine on demand."""
+        adapter = self.store.active_adapter()
+        if adapter is None:
+            return None
+        try:
+            self.engine.load_adapter(adapter.id, Path(adapter.path))
+        except AdapterLoadError:
+            return None  # a broken adapter is never served; the base model answers instead
+        return adapter.id
+
+    def start(self, context: str = DEFAULT_NOTES, *, user_id: str | None = None,
+              adapter_id: str | None = "active", arm: str | None = None) -> str:
+        context = clean_text(context or "")
+        if not context:
+            raise LogError("The reference notes are empty: give the agent something to answer from.")
+        if len(context) > self.max_context_chars:
+            raise LogError(f"The reference notes are {len(context)} characters; the limit is {self.max_context_chars}.")
+        adapter = self.active_adapter() if adapter_id == "active" else adapter_id
+        return self.store.new_conversation(
+            source="ui", context=context, adapter_id=adapter, engine=self.engine.name, arm=arm, user_id=user_id
+        )
+
+    def validate_message(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise LogError("A message must be text.")
+        text = clean_text(text)
+        if not text:
+            raise LogError("The message is empty.")
+        if len(text) > self.max_message_chars:
+            raise LogError(
+                f"The message is {len(text)} characters; the limit is {self.max_message_chars}. Nothing was sent."
+            )
+        return text
+
+    def history(self, conversation_id: str) -> list[Message]:
+        return [
+            Message(t.role, t.text, t.kind)
+            for t in self.store.list_turns(conversation_id)
+            if t.status == "ok"
+        ]
+
+    def reply(self, conversation_id: str, user_text: str, *, user_id: str | None = None) -> Reply:
+        """Validate and log the user turn, then stream the agent's reply and log it (ok or failed)."""
+        text = self.validate_message(user_text)
+        conv = self.store.get_conversation(conversation_id)
+        if conv.user_id is not None and user_id is not None and conv.user_id != user_id:
+            raise LogError("This conversation belongs to another user.")
+        self.store.add_turn(conversation_id, role="user", kind="user", text=text)
+        history = self.history(conversation_id)
+        prompt = build_prompt(conv.context, history, self.horizon)
+        reply = Reply(iter(()))
+        reply.pieces = self._stream(conv.id, conv.adapter_id, prompt, reply)
+        return reply
+
+    def _stream(self, conversation_id: str, adapter: str | None, prompt: list[dict], reply: Reply) -> Iterator[str]:
+        started = time.perf_counter()
+        n_pieces = 0
+        try:
+            if adapter is not None:
+                record = self.store.get_adapter(adapter)
+                self.engine.load_adapter(adapter, Path(record.path))
+            for piece in self.engine.stream(prompt, self.params, adapter=adapter):
+                n_pieces += 1
+                reply.text += piece
+                yield reply.text
+        except (EngineError, OSError) as exc:
+            reply.error = str(exc) if isinstance(exc, EngineError) else f"Engine unavailable: {exc}"
+            reply.turn_id = self.store.add_turn(
+                conversation_id, role="assistant", kind="answer", text=reply.text, adapter_id=adapter,
+                engine=self.engine.name, latency_ms=(time.perf_counter() - started) * 1000,
+                status="failed", error=reply.error,
+            )
+            raise EngineError(reply.error) from exc
+        reply.text = reply.text.strip()
+        reply.kind = classify_agent_turn(reply.text)
+        reply.turn_id = self.store.add_turn(
+            conversation_id, role="assistant", kind=reply.kind, text=reply.text, adapter_id=adapter,
+            engine=self.engine.name, latency_ms=(time.perf_counter() - started) * 1000,
+            completion_tokens=n_pieces,
+        )

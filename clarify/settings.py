@@ -1,0 +1,69 @@
+"""One typed settings object for every part of clarify.
+
+Precedence: CLI flags > environment (``CLARIFY_*``) > defaults. Every component
+takes a ``Settings`` instead of reading the environment itself, so a test or a
+remote deployment can build one explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EngineName = Literal["auto", "transformers", "vllm"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLARIFY_", extra="ignore")
+
+    # Storage
+    data_dir: Path = Field(Path(".clarify"), description="Folder for the DuckDB file, models and adapters.")
+    db_path: Path | None = Field(None, description="DuckDB file; default <data_dir>/clarify.duckdb.")
+
+    # Model and engine
+    model: str | None = Field(None, description="Local Hugging Face model folder; default: the bundled SmolLM2-135M-Instruct.")
+    engine: EngineName = "auto"
+    vllm_url: str | None = Field(None, description="Use an already running vLLM OpenAI server instead of starting one.")
+    threads: int = Field(2, ge=1, description="torch intra-op threads for the in-process engine and the trainer.")
+    dtype: Literal["float32", "bfloat16"] = Field("bfloat16", description="Weights dtype of the in-process engine.")
+    max_new_tokens: int = Field(96, ge=1, le=2048)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
+
+    # Conversation policy
+    max_clarifying_questions: int = Field(1, ge=0, le=5, description="Horizon: questions before the agent must answer.")
+    question_cost: float = Field(0.1, ge=0.0, le=1.0, description="Reward lost per clarifying question asked.")
+    max_message_chars: int = Field(4000, ge=1, description="Longer user messages are refused with a clear error.")
+    max_context_chars: int = Field(8000, ge=1, description="Longer reference notes are refused.")
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=0, le=65535)
+    auth: str | None = Field(None, description="Comma-separated user:password pairs allowed to chat and rate.")
+    admin_auth: str | None = Field(None, description="Comma-separated admin:password pairs allowed to train and promote.")
+
+    # Learner
+    seed: int = 0
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or self.data_dir / "clarify.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    def with_overrides(self, **overrides) -> "Settings":
+        """Apply CLI flags that were actually given (None means 'not given')."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_copy(update=given) if given else self

@@ -1,0 +1,115 @@
+"""Numbered schema migrations, recorded in ``_migrations`` (the simonw/llm way).
+
+Append new migrations to the end of ``MIGRATIONS``; never edit an applied one.
+Each runs in its own transaction together with its bookkeeping row, so a crash
+leaves the schema either before or after a migration, never half-way.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial",
+        """
+        CREATE TABLE conversations (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            source VARCHAR NOT NULL,            -- ui | simulated | import
+            context_key VARCHAR NOT NULL,       -- item id, or a hash of the reference notes
+            context VARCHAR NOT NULL,           -- the agent's reference notes
+            adapter_id VARCHAR,                 -- NULL = base model
+            engine VARCHAR,
+            arm VARCHAR,                        -- A/B arm, NULL when no experiment
+            user_id VARCHAR,
+            reward DOUBLE,                      -- grader reward for simulated conversations
+            meta VARCHAR                        -- JSON
+        );
+        CREATE TABLE turns (
+            id VARCHAR PRIMARY KEY,
+            conversation_id VARCHAR NOT NULL,
+            idx INTEGER NOT NULL,
+            role VARCHAR NOT NULL,              -- user | assistant
+            kind VARCHAR NOT NULL,              -- user | ask | answer
+            text VARCHAR NOT NULL,
+            adapter_id VARCHAR,
+            engine VARCHAR,
+            latency_ms DOUBLE,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            status VARCHAR NOT NULL DEFAULT 'ok', -- ok | failed
+            error VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE INDEX turns_conversation ON turns (conversation_id);
+        CREATE TABLE ratings (
+            id VARCHAR PRIMARY KEY,
+            turn_id VARCHAR NOT NULL,
+            conversation_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,              -- thumbs | stars
+            value DOUBLE NOT NULL,
+            comment VARCHAR,
+            reward DOUBLE NOT NULL,             -- normalized to [0, 1]
+            user_id VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE INDEX ratings_conversation ON ratings (conversation_id);
+        CREATE TABLE adapters (
+            id VARCHAR PRIMARY KEY,
+            parent_id VARCHAR,
+            method VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            hyperparams VARCHAR,                -- JSON
+            snapshot_hash VARCHAR,
+            train_metrics VARCHAR,              -- JSON
+            eval_results VARCHAR,               -- JSON
+            status VARCHAR NOT NULL,            -- candidate | active | retired
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE training_runs (
+            id VARCHAR PRIMARY KEY,
+            method VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,            -- running | succeeded | failed | cancelled
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            finished_at TIMESTAMP,
+            adapter_id VARCHAR,
+            snapshot_path VARCHAR,
+            n_conversations INTEGER,
+            error VARCHAR,
+            config VARCHAR                      -- JSON
+        );
+        CREATE TABLE eval_runs (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            adapter_id VARCHAR,
+            items_path VARCHAR NOT NULL,
+            items_hash VARCHAR NOT NULL,
+            n INTEGER NOT NULL,
+            metrics VARCHAR NOT NULL            -- JSON
+        );
+        """,
+    ),
+]
+
+
+def apply_migrations(conn) -> list[str]:
+    """Bring the schema up to date; returns the names applied now (empty when current)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM _migrations").fetchall()}
+    applied = []
+    for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO _migrations (version, name) VALUES (?, ?)", [version, name])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,422 @@
+"""The typed API over the DuckDB log. The only module (with the snapshot export) that runs SQL.
+
+All values travel as bound parameters; no SQL text is ever built from user input.
+DuckDB allows one read-write process per file, so this object is owned by the
+serving process (or one CLI command at a time); threads share it through a
+cursor each.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+
+from .migrations import apply_migrations
+
+ROLES = ("user", "assistant")
+TURN_KINDS = ("user", "ask", "answer")
+RATING_KINDS = ("thumbs", "stars")
+ADAPTER_STATUSES = ("candidate", "active", "retired")
+
+
+class LogError(ValueError):
+    """Bad input for the log: the message is meant for the person who sent it."""
+
+
+class UnknownId(LogError):
+    pass
+
+
+class DatabaseLocked(RuntimeError):
+    pass
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def normalized_reward(kind: str, value: float) -> float:
+    """Thumbs up/down -> 1/0; stars 1..5 -> (s - 1) / 4. Raises LogError when out of range."""
+    if kind == "thumbs":
+        if value not in (0, 1):
+            raise LogError(f"A thumbs rating must be 0 (down) or 1 (up), got {value!r}.")
+        return float(value)
+    if kind == "stars":
+        if isinstance(value, bool) or float(value) != int(value) or not 1 <= value <= 5:
+            raise LogError(f"A star rating must be a whole number from 1 to 5, got {value!r}.")
+        return (float(value) - 1.0) / 4.0
+    raise LogError(f"Unknown rating kind {kind!r}; use one of {RATING_KINDS}.")
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: str
+    conversation_id: str
+    idx: int
+    role: str
+    kind: str
+    text: str
+    adapter_id: str | None
+    engine: str | None
+    latency_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    status: str
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Rating:
+    id: str
+    turn_id: str
+    conversation_id: str
+    kind: str
+    value: float
+    comment: str | None
+    reward: float
+    user_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    created_at: datetime
+    source: str
+    context_key: str
+    context: str
+    adapter_id: str | None
+    engine: str | None
+    arm: str | None
+    user_id: str | None
+    reward: float | None
+    meta: dict
+
+
+@dataclass(frozen=True)
+class Adapter:
+    id: str
+    parent_id: str | None
+    method: str
+    path: str
+    hyperparams: dict
+    snapshot_hash: str | None
+    train_metrics: dict
+    eval_results: dict
+    status: str
+    created_at: datetime
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _unjson(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+class LogStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseLocked(
+                    f"{self.path} is open in another clarify process (DuckDB allows one writer). "
+                    "Stop it, or point this command at another --data-dir."
+                ) from exc
+            raise
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        apply_migrations(self._conn)
+
+    # -- plumbing -------------------------------------------------------------
+    @property
+    def _cur(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._conn.cursor()
+            self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def execute(self, sql: str, params: Iterable[Any] = ()):
+        """Read-only queries for the insights and snapshot code (constant SQL, bound params)."""
+        return self._cur.execute(sql, list(params))
+
+    def close(self) -> None:
+        with self._cursors_lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+        self._conn.execute("CHECKPOINT")
+        self._conn.close()
+
+    def __enter__(self) -> "LogStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def migrations(self) -> list[tuple[int, str]]:
+        return self.execute("SELECT version, name FROM _migrations ORDER BY version").fetchall()
+
+    # -- conversations and turns ---------------------------------------------
+    def new_conversation(
+        self,
+        *,
+        source: str,
+        context: str,
+        context_key: str | None = None,
+        adapter_id: str | None = None,
+        engine: str | None = None,
+        arm: str | None = None,
+        user_id: str | None = None,
+        meta: dict | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        cid = conversation_id or new_id()
+        key = context_key or context_hash(context)
+        self._cur.execute(
+            "INSERT INTO conversations (id, source, context_key, context, adapter_id, engine, arm, user_id, meta)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [cid, source, key, context, adapter_id, engine, arm, user_id, _json(meta or {})],
+        )
+        return cid
+
+    def get_conversation(self, conversation_id: str) -> Conversation:
+        row = self._cur.execute(
+            "SELECT id, created_at, source, context_key, context, adapter_id, engine, arm, user_id, reward, meta"
+            " FROM conversations WHERE id = ?",
+            [conversation_id],
+        ).fetchone()
+        if row is None:
+            raise UnknownId(f"No conversation with id {conversation_id!r}.")
+        return Conversation(*row[:-1], meta=_unjson(row[-1]))
+
+    def set_conversation_reward(self, conversation_id: str, reward: float) -> None:
+        if not 0.0 <= reward <= 1.0:
+            raise LogError(f"Reward must be in [0, 1], got {reward}.")
+        self.get_conversation(conversation_id)
+        self._cur.execute("UPDATE conversations SET reward = ? WHERE id = ?", [reward, conversation_id])
+
+    def add_turn(
+        self,
+        conversation_id: str,
+        *,
+        role: str,
+        kind: str,
+        text: str,
+        adapter_id: str | None = None,
+        engine: str | None = None,
+        latency_ms: float | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        status: str = "ok",
+        error: str | None = None,
+    ) -> str:
+        if role not in ROLES:
+            raise LogError(f"Unknown role {role!r}.")
+        if kind not in TURN_KINDS or (role == "user") != (kind == "user"):
+            raise LogError(f"Turn kind {kind!r} does not fit role {role!r}.")
+        if status not in ("ok", "failed"):
+            raise LogError(f"Unknown turn status {status!r}.")
+        tid = new_id()
+        cur = self._cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            if cur.execute("SELECT 1 FROM conversations WHERE id = ?", [conversation_id]).fetchone() is None:
+                raise UnknownId(f"No conversation with id {conversation_id!r}.")
+            (idx,) = cur.execute(
+                "SELECT coalesce(max(idx) + 1, 0) FROM turns WHERE conversation_id = ?", [conversation_id]
+            ).fetchone()
+            cur.execute(
+                "INSERT INTO turns (id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,"
+                " prompt_tokens, completion_tokens, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [tid, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,
+                 prompt_tokens, completion_tokens, status, error],
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return tid
+
+    def get_turn(self, turn_id: str) -> Turn:
+        row = self._cur.execute(
+            "SELECT id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,"
+            " completion_tokens, status, error, created_at FROM turns WHERE id = ?",
+            [turn_id],
+        ).fetchone()
+        if row is None:
+            raise UnknownId(f"No turn with id {turn_id!r}.")
+        return Turn(*row)
+
+    def list_turns(self, conversation_id: str) -> list[Turn]:
+        rows = self._cur.execute(
+            "SELECT id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,"
+            " completion_tokens, status, error, created_at FROM turns WHERE conversation_id = ? ORDER BY idx",
+            [conversation_id],
+        ).fetchall()
+        return [Turn(*r) for r in rows]
+
+    # -- ratings --------------------------------------------------------------
+    def add_rating(
+        self,
+        turn_id: str,
+        *,
+        kind: str,
+        value: float,
+        comment: str | None = None,
+        user_id: str | None = None,
+    ) -> str:
+        """Validate first, then write: a refused rating changes nothing."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise LogError(f"A rating value must be a number, got {type(value).__name__}.")
+        reward = normalized_reward(kind, value)
+        if comment is not None and len(comment) > 4000:
+            raise LogError("A rating comment may be at most 4000 characters.")
+        turn = self.get_turn(turn_id)
+        if turn.role != "assistant" or turn.status != "ok":
+            raise LogError("Only a successful agent reply can be rated.")
+        conv = self.get_conversation(turn.conversation_id)
+        if conv.user_id is not None and user_id is not None and conv.user_id != user_id:
+            raise LogError("You can only rate replies in your own conversations.")
+        rid = new_id()
+        self._cur.execute(
+            "INSERT INTO ratings (id, turn_id, conversation_id, kind, value, comment, reward, user_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [rid, turn_id, turn.conversation_id, kind, float(value), comment, reward, user_id],
+        )
+        return rid
+
+    def list_ratings(self, conversation_id: str) -> list[Rating]:
+        rows = self._cur.execute(
+            "SELECT id, turn_id, conversation_id, kind, value, comment, reward, user_id, created_at"
+            " FROM ratings WHERE conversation_id = ? ORDER BY created_at, id",
+            [conversation_id],
+        ).fetchall()
+        return [Rating(*r) for r in rows]
+
+    # -- adapters -------------------------------------------------------------
+    def register_adapter(
+        self,
+        *,
+        adapter_id: str,
+        method: str,
+        path: str,
+        parent_id: str | None = None,
+        hyperparams: dict | None = None,
+        snapshot_hash: str | None = None,
+        train_metrics: dict | None = None,
+        status: str = "candidate",
+    ) -> str:
+        if status not in ADAPTER_STATUSES:
+            raise LogError(f"Unknown adapter status {status!r}.")
+        self._cur.execute(
+            "INSERT INTO adapters (id, parent_id, method, path, hyperparams, snapshot_hash, train_metrics,"
+            " eval_results, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [adapter_id, parent_id, method, path, _json(hyperparams or {}), snapshot_hash,
+             _json(train_metrics or {}), _json({}), status],
+        )
+        return adapter_id
+
+    def _adapter_rows(self, where: str = "", params: list | None = None) -> list[Adapter]:
+        rows = self._cur.execute(
+            "SELECT id, parent_id, method, path, hyperparams, snapshot_hash, train_metrics, eval_results, status,"
+            f" created_at FROM adapters {where} ORDER BY created_at DESC, id",
+            params or [],
+        ).fetchall()
+        return [
+            Adapter(r[0], r[1], r[2], r[3], _unjson(r[4]), r[5], _unjson(r[6]), _unjson(r[7]), r[8], r[9])
+            for r in rows
+        ]
+
+    def list_adapters(self) -> list[Adapter]:
+        return self._adapter_rows()
+
+    def get_adapter(self, adapter_id: str) -> Adapter:
+        rows = self._adapter_rows("WHERE id = ?", [adapter_id])
+        if not rows:
+            raise UnknownId(f"No adapter with id {adapter_id!r}.")
+        return rows[0]
+
+    def active_adapter(self) -> Adapter | None:
+        rows = self._adapter_rows("WHERE status = 'active'")
+        return rows[0] if rows else None
+
+    def set_adapter_eval(self, adapter_id: str, results: dict) -> None:
+        self.get_adapter(adapter_id)
+        self._cur.execute("UPDATE adapters SET eval_results = ? WHERE id = ?", [_json(results), adapter_id])
+
+    def activate_adapter(self, adapter_id: str | None) -> None:
+        """Make one adapter active (None = base model); the previous active one is retired."""
+        if adapter_id is not None:
+            self.get_adapter(adapter_id)
+        cur = self._cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute("UPDATE adapters SET status = 'retired' WHERE status = 'active'")
+            if adapter_id is not None:
+                cur.execute("UPDATE adapters SET status = 'active' WHERE id = ?", [adapter_id])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    # -- training and eval runs ----------------------------------------------
+    def start_training_run(self, *, method: str, config: dict, snapshot_path: str | None = None,
+                           n_conversations: int | None = None) -> str:
+        rid = new_id()
+        self._cur.execute(
+            "INSERT INTO training_runs (id, method, status, snapshot_path, n_conversations, config)"
+            " VALUES (?, ?, 'running', ?, ?, ?)",
+            [rid, method, snapshot_path, n_conversations, _json(config)],
+        )
+        return rid
+
+    def finish_training_run(self, run_id: str, *, status: str, adapter_id: str | None = None,
+                            error: str | None = None) -> None:
+        if status not in ("succeeded", "failed", "cancelled"):
+            raise LogError(f"Unknown final status {status!r}.")
+        self._cur.execute(
+            "UPDATE training_runs SET status = ?, adapter_id = ?, error = ?, finished_at = current_timestamp"
+            " WHERE id = ?",
+            [status, adapter_id, error, run_id],
+        )
+
+    def list_training_runs(self, limit: int = 20) -> list[dict]:
+        cur = self._cur.execute(
+            "SELECT id, method, status, started_at, finished_at, adapter_id, n_conversations, error"
+            " FROM training_runs ORDER BY started_at DESC LIMIT ?",
+            [limit],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def add_eval_run(self, *, adapter_id: str | None, items_path: str, items_hash: str, n: int,
+                     metrics: dict) -> str:
+        rid = new_id()
+        self._cur.execute(
+            "INSERT INTO eval_runs (id, adapter_id, items_path, items_hash, n, metrics) VALUES (?, ?, ?, ?, ?, ?)",
+            [rid, adapter_id, items_path, items_hash, n, _json(metrics)],
+        )
+        return rid
+
+
+def context_hash(context: str) -> str:
+    import hashlib
+
+    return "notes-" + hashlib.sha256(context.strip().encode()).hexdigest()[:16]
