@@ -42,9 +42,14 @@ class Engine(Protocol):
         """Yield text pieces of one reply. Raises EngineError on failure."""
 
     def generate_batch(
-        self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None
+        self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
+        prefixes: list[str] | None = None,
     ) -> list[Generation]:
-        """Many independent replies at once (simulation, evaluation)."""
+        """Many independent replies at once (simulation, evaluation).
+
+        `prefixes` force the start of each reply (the text returned includes it):
+        the simulator's exploration uses it to make the behaviour policy ask.
+        """
 
     def load_adapter(self, adapter_id: str, path: Path) -> None:
         """Make an adapter servable under `adapter_id`. Raises AdapterLoadError for a bad folder."""

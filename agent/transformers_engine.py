@@ -75,8 +75,10 @@ class TransformersEngine:
         return contextlib.nullcontext()
 
     # -- generation -----------------------------------------------------------
-    def _encode(self, prompts: list[list[dict]]):
+    def _encode(self, prompts: list[list[dict]], prefixes: list[str] | None = None):
         texts = [self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        if prefixes is not None:
+            texts = [t + prefix for t, prefix in zip(texts, prefixes)]
         return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
@@ -115,12 +117,14 @@ class TransformersEngine:
             raise EngineError(f"Generation failed: {failure[0]}") from failure[0]
 
     def generate_batch(
-        self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None
+        self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
+        prefixes: list[str] | None = None,
     ) -> list[Generation]:
         out: list[Generation] = []
         for start in range(0, len(prompts), BATCH_SIZE):
             chunk = prompts[start : start + BATCH_SIZE]
-            inputs = self._encode(chunk)
+            chunk_prefixes = None if prefixes is None else prefixes[start : start + BATCH_SIZE]
+            inputs = self._encode(chunk, chunk_prefixes)
             with self._lock, torch.inference_mode(), self._select(adapter):
                 if params.seed is not None:
                     torch.manual_seed(params.seed + start)
@@ -129,11 +133,13 @@ class TransformersEngine:
                 except Exception as exc:
                     raise EngineError(f"Generation failed: {exc}") from exc
             width = inputs["input_ids"].shape[1]
-            for row, mask in zip(output, inputs["attention_mask"]):
+            for i, (row, mask) in enumerate(zip(output, inputs["attention_mask"])):
                 new = row[width:]
                 n_new = int((new != self.tokenizer.pad_token_id).sum())
-                text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-                out.append(Generation(text, int(mask.sum()), n_new))
+                text = self.tokenizer.decode(new, skip_special_tokens=True)
+                if chunk_prefixes is not None:
+                    text = chunk_prefixes[i] + text
+                out.append(Generation(text.strip(), int(mask.sum()), n_new))
         return out
 
     def close(self) -> None:
