@@ -71,7 +71,7 @@ def export_snapshot(store: LogStore, dest: Path, filters: SnapshotFilter = Snaps
     """Write atomically (temp file + rename) so a reader never sees half a snapshot."""
     params = [filters.source, filters.source, filters.since, filters.since, filters.until, filters.until,
               filters.by_adapter, filters.adapter_id]
-    table = store.execute(SNAPSHOT_SQL, params).fetch_arrow_table()
+    table = store.query_arrow(SNAPSHOT_SQL, params)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".parquet", dir=dest.parent)

@@ -156,6 +156,10 @@ class LogStore:
         """Read-only queries for the insights and snapshot code (constant SQL, bound params)."""
         return self._cur.execute(sql, list(params))
 
+    def query_arrow(self, sql: str, params: Iterable[Any] = ()):
+        """A constant query straight to an Arrow table (no row-by-row copy): snapshots, insights."""
+        return self._cur.sql(sql, params=list(params)).to_arrow_table()
+
     def close(self) -> None:
         with self._cursors_lock:
             for cur in self._cursors:
