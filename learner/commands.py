@@ -1,0 +1,121 @@
+"""`clarify train` and `clarify adapters ...`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Optional
+
+import typer
+
+from clarify.cli_options import DataDir, ModelPath, Threads, fail, make_settings
+
+adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
+
+
+def train_command(
+    method: Annotated[str, typer.Option(help="swift | refit | sft | dpo | kto")] = "swift",
+    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | simulated.")] = None,
+    since: Annotated[Optional[datetime], typer.Option(help="Only conversations started at or after this time.")] = None,
+    until: Annotated[Optional[datetime], typer.Option(help="Only conversations started before this time.")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the data.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
+    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
+    activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
+    data_dir: DataDir = None,
+    model: ModelPath = None,
+    threads: Threads = None,
+) -> None:
+    """Train a LoRA adapter from the rated conversations in the log (reward-weighted fine-tuning)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from logs_db.snapshot import SnapshotFilter
+    from logs_db.store import DatabaseLocked, LogStore
+
+    from .jobs import TrainingFailed, run_training
+
+    settings = make_settings(data_dir=data_dir, model=model, threads=threads)
+    overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
+                                       max_steps=max_steps).items() if v is not None}
+    try:
+        store = LogStore(settings.database)
+    except DatabaseLocked as exc:
+        fail(str(exc))
+    with store, Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                         TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task(f"training {method}", total=None, loss="-")
+
+        def on_progress(event: dict) -> None:
+            if event.get("event") == "snapshot":
+                bar.console.print(f"snapshot: {event['n_conversations']} rated conversations")
+            elif event.get("event") in ("start", "progress"):
+                loss = event.get("loss")
+                bar.update(task, total=event["max_steps"], completed=event["step"],
+                           loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
+
+        try:
+            outcome = run_training(settings, store, method=method, overrides=overrides, on_progress=on_progress,
+                                   filters=SnapshotFilter(source=source, since=since, until=until))
+        except TrainingFailed as exc:
+            fail(str(exc))
+        if activate:
+            store.activate_adapter(outcome.adapter_id)
+    typer.echo(f"adapter {outcome.adapter_id} registered ({'active' if activate else 'candidate'}): {outcome.path}")
+    typer.echo(f"metrics: {outcome.metrics}")
+
+
+@adapters_app.command("list")
+def adapters_list(data_dir: DataDir = None) -> None:
+    """All adapters, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from logs_db.store import LogStore
+
+    settings = make_settings(data_dir=data_dir)
+    with LogStore(settings.database) as store:
+        table = Table("id", "method", "status", "created", "train loss", "eval reward")
+        for a in store.list_adapters():
+            table.add_row(a.id, a.method, a.status, str(a.created_at)[:19], str(a.train_metrics.get("train_loss", "")),
+                          str(a.eval_results.get("mean_reward", "")))
+    Console().print(table)
+
+
+@adapters_app.command("show")
+def adapters_show(adapter_id: str, data_dir: DataDir = None) -> None:
+    """One adapter's registry row as JSON."""
+    import dataclasses
+    import json
+
+    from logs_db.store import LogStore, UnknownId
+
+    settings = make_settings(data_dir=data_dir)
+    with LogStore(settings.database) as store:
+        try:
+            adapter = store.get_adapter(adapter_id)
+        except UnknownId as exc:
+            fail(str(exc))
+    typer.echo(json.dumps(dataclasses.asdict(adapter), indent=2, default=str))
+
+
+@adapters_app.command("activate")
+def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id, or 'base' for no adapter.")],
+                      data_dir: DataDir = None) -> None:
+    """Serve this adapter for new conversations (the previous one is retired)."""
+    from pathlib import Path
+
+    from agent.engine import AdapterLoadError, validate_adapter_folder
+    from logs_db.store import LogStore, UnknownId
+
+    settings = make_settings(data_dir=data_dir)
+    with LogStore(settings.database) as store:
+        try:
+            if adapter_id == "base":
+                store.activate_adapter(None)
+            else:
+                validate_adapter_folder(Path(store.get_adapter(adapter_id).path))
+                store.activate_adapter(adapter_id)
+        except (UnknownId, AdapterLoadError) as exc:
+            fail(str(exc))
+    typer.echo(f"active: {adapter_id}")

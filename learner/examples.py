@@ -1,0 +1,68 @@
+"""Snapshot rows -> tokenized training examples, one per agent turn.
+
+Each agent turn a_t becomes (prompt = build_prompt(notes, tau_<t), completion = a_t):
+the exact prompt the serving path would have built at that point, so the policy
+is trained on what it will be asked. Only completion tokens carry loss; the
+notes and the user's turns are context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from agent.policy import Message, build_prompt
+
+
+@dataclass
+class Conversation:
+    conversation_id: str
+    context_key: str
+    context: str
+    reward: float
+    messages: list[Message]
+
+
+@dataclass
+class TurnExample:
+    conversation_id: str
+    context_key: str
+    prompt: list[dict]
+    completion: str
+
+
+def read_snapshot(path: Path) -> list[Conversation]:
+    rows = pq.read_table(path).to_pylist()
+    return [
+        Conversation(
+            r["conversation_id"], r["context_key"], r["context"], float(r["reward"]),
+            [Message(m["role"], m["content"], m["kind"]) for m in r["messages"]],
+        )
+        for r in rows
+    ]
+
+
+def turn_examples(conv: Conversation, horizon: int) -> list[TurnExample]:
+    out = []
+    for t, msg in enumerate(conv.messages):
+        if msg.role == "assistant" and msg.content.strip():
+            out.append(TurnExample(conv.conversation_id, conv.context_key,
+                                   build_prompt(conv.context, conv.messages[:t], horizon), msg.content.strip()))
+    return out
+
+
+def tokenize_example(tokenizer, ex: TurnExample, max_length: int) -> dict | None:
+    """input_ids = prompt + completion + end-of-turn; labels = -100 except on the completion."""
+    prompt_text = tokenizer.apply_chat_template(ex.prompt, tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(ex.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = prompt_ids + completion_ids
+    if len(ids) > max_length:
+        return None
+    return {
+        "input_ids": ids,
+        "labels": [-100] * len(prompt_ids) + completion_ids,
+        "conversation_id": ex.conversation_id,
+    }

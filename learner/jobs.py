@@ -1,0 +1,136 @@
+"""One training run, end to end, from the process that owns the database.
+
+snapshot -> training_runs row -> trainer subprocess (learner.worker) -> adapter
+registered as a candidate. The adapter is registered only after the child
+exited 0 and its folder validated, so a failed, cancelled or killed run leaves
+no registered adapter and no servable folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from agent.engine import AdapterLoadError, validate_adapter_folder
+from clarify.model_store import resolve_model
+from clarify.settings import Settings
+from logs_db.snapshot import SnapshotFilter, export_snapshot
+from logs_db.store import LogStore
+
+from .train_adapter import METADATA_FILE, METHODS, TrainConfig
+from .worker import EXIT_REFUSED, PROGRESS_PREFIX
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainOutcome:
+    run_id: str
+    adapter_id: str
+    path: Path
+    metrics: dict
+
+
+def new_adapter_id(method: str) -> str:
+    return f"{method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def clean_stale_temp_folders(adapters_dir: Path) -> None:
+    """Folders of runs that were killed: never registered, never served, removed at the next run."""
+    if adapters_dir.is_dir():
+        for tmp in adapters_dir.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_training(
+    settings: Settings,
+    store: LogStore,
+    *,
+    method: str = "swift",
+    filters: SnapshotFilter = SnapshotFilter(),
+    overrides: dict | None = None,
+    on_progress: Callable[[dict], None] = lambda _: None,
+    cancel: threading.Event | None = None,
+    parent_id: str | None = None,
+) -> TrainOutcome:
+    if method not in METHODS:
+        raise TrainingFailed(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    clean_stale_temp_folders(settings.adapters_dir)
+    base_model = resolve_model(settings.model, settings.models_dir)
+    cfg = TrainConfig(method=method, base_model=str(base_model.resolve()), threads=settings.threads, seed=settings.seed,
+                      horizon=settings.max_clarifying_questions, **(overrides or {}))
+    adapter_id = new_adapter_id(method)
+    snapshot = export_snapshot(store, settings.snapshots_dir / f"{adapter_id}.parquet", filters)
+    run_id = store.start_training_run(method=method, config=asdict(cfg), snapshot_path=str(snapshot.path),
+                                      n_conversations=snapshot.n_conversations)
+    out_dir = settings.adapters_dir / adapter_id
+    on_progress({"event": "snapshot", "n_conversations": snapshot.n_conversations, "run_id": run_id})
+    try:
+        if snapshot.n_conversations < cfg.min_conversations:
+            raise TrainingFailed(
+                f"Only {snapshot.n_conversations} rated conversation(s) match; at least {cfg.min_conversations} "
+                "are needed to train. Rate more answers (unrated conversations are not used)."
+            )
+        _run_worker(snapshot.path, out_dir, cfg, on_progress, cancel)
+        validate_adapter_folder(out_dir)
+        meta = json.loads((out_dir / METADATA_FILE).read_text())
+    except BaseException as exc:
+        status = "cancelled" if cancel is not None and cancel.is_set() else "failed"
+        store.finish_training_run(run_id, status=status, error=str(exc)[:2000])
+        shutil.rmtree(out_dir, ignore_errors=True)
+        clean_stale_temp_folders(settings.adapters_dir)
+        if isinstance(exc, (TrainingFailed, AdapterLoadError)):
+            raise TrainingFailed(str(exc)) from exc
+        raise
+    store.register_adapter(adapter_id=adapter_id, method=method, path=str(out_dir.resolve()), parent_id=parent_id,
+                           hyperparams=asdict(cfg), snapshot_hash=snapshot.sha256, train_metrics=meta["metrics"])
+    store.finish_training_run(run_id, status="succeeded", adapter_id=adapter_id)
+    return TrainOutcome(run_id, adapter_id, out_dir, meta["metrics"])
+
+
+def _run_worker(snapshot: Path, out_dir: Path, cfg: TrainConfig, on_progress, cancel) -> None:
+    cmd = [sys.executable, "-m", "learner.worker", "--snapshot", str(snapshot.resolve()), "--out", str(out_dir.resolve()),
+           "--config", json.dumps(asdict(cfg))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr_tail: list[str] = []
+    drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)
+    drain.start()
+    if cancel is not None:
+        threading.Thread(target=_kill_on_cancel, args=(proc, cancel), daemon=True).start()
+    error_message = None
+    for line in proc.stdout:
+        if line.startswith(PROGRESS_PREFIX):
+            event = json.loads(line[len(PROGRESS_PREFIX):])
+            if event.get("event") == "error":
+                error_message = event.get("message")
+            on_progress(event)
+    code = proc.wait()
+    drain.join(timeout=5)
+    if cancel is not None and cancel.is_set():
+        raise TrainingFailed("Training was cancelled.")
+    if code == EXIT_REFUSED and error_message:
+        raise TrainingFailed(error_message)
+    if code != 0:
+        tail = "".join(stderr_tail[-15:]).strip()
+        raise TrainingFailed(f"The trainer process exited with code {code}.\n{tail}")
+
+
+def _kill_on_cancel(proc: subprocess.Popen, cancel: threading.Event) -> None:
+    while proc.poll() is None:
+        if cancel.wait(0.5):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            return

@@ -1,0 +1,168 @@
+"""Train one LoRA adapter from a Parquet snapshot. Runs in its own process (see learner/worker.py).
+
+The adapter is written to a hidden temporary folder and renamed into place only
+after every file (weights, config, metadata) is on disk: a crashed or killed run
+leaves nothing that looks like a servable adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .examples import Conversation, read_snapshot, tokenize_example, turn_examples
+from .weights import WEIGHTED_METHODS, Trajectory, compute_weights
+
+METHODS = ("refit", "swift", "sft", "dpo", "kto")
+METADATA_FILE = "clarify_adapter.json"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot proceed (e.g. too little data); the message is for the person who asked."""
+
+
+@dataclass
+class TrainConfig:
+    method: str = "swift"
+    base_model: str = ""
+    epochs: float = 3.0
+    learning_rate: float = 5e-4
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    batch_size: int = 8
+    max_length: int = 512
+    seed: int = 0
+    threads: int = 2
+    horizon: int = 1
+    bf16: bool = True
+    sft_threshold: float = 0.5
+    min_conversations: int = 4
+    max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+ProgressFn = Callable[[dict], None]
+
+
+def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
+    return [Trajectory(c.conversation_id, c.context_key, c.reward) for c in convs]
+
+
+def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
+    weights = compute_weights(cfg.method, _trajectories(convs),
+                              **({"threshold": cfg.sft_threshold} if cfg.method == "sft" else {}))
+    rows, dropped = [], 0
+    for conv in convs:
+        w = weights[conv.conversation_id]
+        if w == 0.0:
+            continue  # contributes nothing to the loss; skip the compute
+        for ex in turn_examples(conv, cfg.horizon):
+            row = tokenize_example(tokenizer, ex, cfg.max_length)
+            if row is None:
+                dropped += 1
+                continue
+            row["weight"] = w
+            rows.append(row)
+    stats = {"examples": len(rows), "dropped_too_long": dropped,
+             "weight_min": min((r["weight"] for r in rows), default=0.0),
+             "weight_max": max((r["weight"] for r in rows), default=0.0)}
+    return rows, stats
+
+
+def _progress_callback(report: ProgressFn):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = time.time()
+            report({"event": "start", "step": 0, "max_steps": state.max_steps})
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            elapsed = time.time() - self.start
+            eta = elapsed / max(state.global_step, 1) * (state.max_steps - state.global_step)
+            report({"event": "progress", "step": state.global_step, "max_steps": state.max_steps,
+                    "loss": (logs or {}).get("loss"), "elapsed": round(elapsed, 1), "eta": round(eta, 1)})
+
+    return Progress()
+
+
+def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> dict:
+    """Train and save atomically to `out_dir`; returns the metadata written beside the weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+    if cfg.method not in METHODS:
+        raise TrainingError(f"Unknown method {cfg.method!r}; use one of {METHODS}.")
+    torch.set_num_threads(cfg.threads)
+    convs = read_snapshot(snapshot)
+    if len(convs) < cfg.min_conversations:
+        raise TrainingError(
+            f"Only {len(convs)} rated conversation(s) in the snapshot; at least {cfg.min_conversations} are needed."
+        )
+    tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype=torch.float32)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+
+    tmp = out_dir.parent / f".tmp-{out_dir.name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    started = time.time()
+    try:
+        if cfg.method in WEIGHTED_METHODS:
+            metrics = _train_weighted(cfg, model, tokenizer, convs, tmp, report)
+        else:
+            from .baselines import train_preference
+
+            metrics = train_preference(cfg, model, tokenizer, convs, tmp, report)
+        model.save_pretrained(tmp)
+        metrics["train_seconds"] = round(time.time() - started, 1)
+        meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
+                "n_conversations": len(convs), "metrics": metrics}
+        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+        if out_dir.exists():
+            raise TrainingError(f"{out_dir} already exists; refusing to overwrite an adapter.")
+        tmp.rename(out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    report({"event": "done", "metrics": metrics})
+    return meta
+
+
+def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn) -> dict:
+    from transformers import TrainingArguments
+
+    from .trainer import RewardWeightedTrainer, WeightedCollator
+
+    rows, stats = build_weighted_dataset(convs, tokenizer, cfg)
+    if not rows:
+        raise TrainingError(
+            "No trainable examples: every conversation got weight 0 (e.g. all rewards equal within each context)."
+        )
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    args = TrainingArguments(
+        output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine", warmup_steps=max(1, steps_per_epoch // 10),
+        logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=cfg.bf16, seed=cfg.seed,
+        remove_unused_columns=False, train_sampling_strategy="group_by_length", disable_tqdm=False, dataloader_num_workers=0,
+    )
+    trainer = RewardWeightedTrainer(model=model, args=args, train_dataset=rows,
+                                    data_collator=WeightedCollator(tokenizer.pad_token_id),
+                                    callbacks=[_progress_callback(report)])
+    result = trainer.train()
+    shutil.rmtree(tmp / "trainer", ignore_errors=True)
+    return {**stats, "train_loss": round(float(result.training_loss), 5), "steps": result.global_step}
