@@ -1,0 +1,103 @@
+"""Loss and weight functions against hand-computed values on a tiny random model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from learner.trainer import WeightedCollator, per_example_nll, weighted_loss
+from learner.weights import Trajectory, compute_weights, filtered_sft_weights, swift_weights
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def _batch():
+    features = [
+        {"input_ids": [1, 5, 6, 7, 8, 2], "labels": [-100, -100, -100, 7, 8, 2], "weight": 0.5},
+        {"input_ids": [1, 9, 10, 2], "labels": [-100, -100, 10, 2], "weight": -1.0},
+    ]
+    return WeightedCollator(pad_token_id=0)(features)
+
+
+def _hand_nll(model, ids, labels):
+    """Mean -log p over labelled tokens, computed the slow obvious way."""
+    logits = model(input_ids=torch.tensor([ids])).logits[0]
+    total, n = 0.0, 0
+    for pos in range(1, len(ids)):
+        if labels[pos] != -100:
+            total -= F.log_softmax(logits[pos - 1], -1)[labels[pos]].item()
+            n += 1
+    return total / n
+
+
+def test_nll_only_counts_agent_tokens(tiny_model):
+    b = _batch()
+    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    expected = [_hand_nll(tiny_model, [1, 5, 6, 7, 8, 2], [-100, -100, -100, 7, 8, 2]),
+                _hand_nll(tiny_model, [1, 9, 10, 2], [-100, -100, 10, 2])]
+    assert nll.tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_head_only_on_targets_equals_full_logits(tiny_model):
+    b = _batch()
+    fast = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    slow = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"], head_only_on_targets=False)
+    assert torch.allclose(fast, slow, atol=1e-6)
+
+
+def test_user_tokens_do_not_change_the_loss(tiny_model):
+    """Changing a masked (user/notes) token's *label* changes nothing; changing an agent token does."""
+    b = _batch()
+    base = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    labels = b["labels"].clone()
+    labels[0, 3] = 11  # an agent token target
+    changed = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], labels)
+    assert changed[0] != base[0] and changed[1] == base[1]
+
+
+def test_weighted_loss_hand_value(tiny_model):
+    b = _batch()
+    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    loss = weighted_loss(nll, b["weights"])
+    assert loss.item() == pytest.approx((0.5 * nll[0].item() - 1.0 * nll[1].item()) / 2, rel=1e-6)
+
+
+def test_refit_equals_sft_when_all_rewards_are_one(tiny_model):
+    b = _batch()
+    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    trajs = [Trajectory("a", "x", 1.0), Trajectory("b", "y", 1.0)]
+    w = compute_weights("refit", trajs)
+    refit = weighted_loss(nll, torch.tensor([w["a"], w["b"]]))
+    assert refit.item() == pytest.approx(nll.mean().item(), rel=1e-6)
+
+
+def test_swift_weights_sum_to_zero_per_context_and_hand_values():
+    trajs = [Trajectory("a1", "A", 0.9), Trajectory("a2", "A", 0.0), Trajectory("a3", "A", 0.3),
+             Trajectory("b1", "B", 1.0), Trajectory("b2", "B", 1.0)]
+    w = swift_weights(trajs)
+    assert sum(w[k] for k in ("a1", "a2", "a3")) == pytest.approx(0.0, abs=1e-9)
+    mean, std = 0.4, math.sqrt(((0.5) ** 2 + 0.4 ** 2 + 0.1 ** 2) / 3)
+    assert w["a1"] == pytest.approx((0.9 - mean) / std)
+    assert w["b1"] == w["b2"] == 0.0  # no preference within B
+
+
+def test_swift_singletons_use_the_global_baseline():
+    trajs = [Trajectory("s1", "P", 1.0), Trajectory("s2", "Q", 0.0), Trajectory("s3", "R", 0.5)]
+    w = swift_weights(trajs)
+    assert w["s1"] > 0 > w["s2"] and w["s3"] == pytest.approx(0.0)
+    assert sum(w.values()) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_filtered_sft_keeps_the_best_per_context_above_threshold():
+    trajs = [Trajectory("a1", "A", 0.9), Trajectory("a2", "A", 0.3), Trajectory("b1", "B", 0.2)]
+    assert filtered_sft_weights(trajs, threshold=0.5) == {"a1": 1.0, "a2": 0.0, "b1": 0.0}
