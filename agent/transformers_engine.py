@@ -22,7 +22,7 @@ BATCH_SIZE = 8
 class TransformersEngine:
     name = "transformers"
 
-    def __init__(self, model_path: Path, *, threads: int = 2, dtype: str = "bfloat16"):
+    def __init__(self, model_path: Path, *, threads: int = 1, dtype: str = "bfloat16"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.set_num_threads(threads)

@@ -38,7 +38,7 @@ class TrainConfig:
     batch_size: int = 8
     max_length: int = 512
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     horizon: int = 1
     bf16: bool = True
     sft_threshold: float = 0.5

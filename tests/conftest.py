@@ -28,7 +28,7 @@ def engine(model_path):
     """One real in-process engine for the whole session (loading takes seconds)."""
     from agent.transformers_engine import TransformersEngine
 
-    eng = TransformersEngine(model_path, threads=2, dtype="float32")
+    eng = TransformersEngine(model_path, threads=1, dtype="float32")
     yield eng
     eng.close()
 
@@ -45,4 +45,4 @@ def store(tmp_path):
 def settings(tmp_path, model_path):
     from clarify.settings import Settings
 
-    return Settings(data_dir=tmp_path / "data", model=str(model_path), engine="transformers", threads=2)
+    return Settings(data_dir=tmp_path / "data", model=str(model_path), engine="transformers", threads=1)

@@ -1,0 +1,139 @@
+"""The whole offline learning loop from scratch, and the table that says whether it learned.
+
+1. Simulate with the base model on the train split: M sampled conversations per
+   item (one of them with a forced clarifying question, so the behaviour data
+   contains asking), graded, logged to a fresh DuckDB file.
+2. Train each method (swift, refit, sft, dpo, kto) on the same snapshot.
+3. Evaluate base and every adapter greedily on the dev split (items never trained on).
+4. Print one table; with --write, also docs/RESULTS.md.
+
+Usage: .venv/bin/python bench/learning.py [--methods swift,refit,sft,dpo] [--dev-limit N] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agent.evaluate import evaluate  # noqa: E402
+from agent.items import file_sha256, load_items  # noqa: E402
+from agent.simulator import log_conversations, run_conversations, summarize  # noqa: E402
+from agent.engine import GenerationParams  # noqa: E402
+from agent.transformers_engine import TransformersEngine  # noqa: E402
+from clarify.model_store import resolve_model  # noqa: E402
+from clarify.settings import Settings  # noqa: E402
+from learner.jobs import run_training  # noqa: E402
+from logs_db.snapshot import SnapshotFilter  # noqa: E402
+from logs_db.store import LogStore  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=REPO / ".clarify" / "bench-learning")
+    p.add_argument("--train-items", type=Path, default=REPO / "agent" / "data" / "train.jsonl")
+    p.add_argument("--dev-items", type=Path, default=REPO / "agent" / "data" / "dev.jsonl")
+    p.add_argument("--per-item", type=int, default=3)
+    p.add_argument("--ask-first", type=int, default=1, help="conversations per item forced to ask first")
+    p.add_argument("--temperatures", default="0.7,0.3,1.0")
+    p.add_argument("--max-conversations", type=int, default=500)
+    p.add_argument("--methods", default="swift,refit,sft,dpo")
+    p.add_argument("--dev-limit", type=int, default=None)
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
+    p.add_argument("--write", action="store_true", help="write docs/RESULTS.md")
+    return p.parse_args(argv)
+
+
+def fmt(x, digits=3):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
+                        model=str(resolve_model(None, REPO / ".clarify" / "models")))
+    if not args.reuse and settings.database.exists():
+        settings.database.unlink()
+    store = LogStore(settings.database)
+    engine = TransformersEngine(Path(settings.model), threads=args.threads, dtype=settings.dtype)
+    horizon, cost = settings.max_clarifying_questions, settings.question_cost
+    rows, timings = [], {}
+
+    n_sim = store.execute("SELECT count(*) FROM conversations WHERE source = 'simulated'").fetchone()[0]
+    if n_sim == 0:
+        items = load_items(args.train_items)[: args.max_conversations // args.per_item]
+        t = time.time()
+        convs = run_conversations(
+            engine, items, per_item=args.per_item, params=GenerationParams(max_new_tokens=64),
+            temperatures=[float(x) for x in args.temperatures.split(",")], horizon=horizon,
+            question_cost=cost, seed=args.seed, ask_first=args.ask_first, desc="simulate (base, train split)")
+        log_conversations(store, convs)
+        timings["simulate"] = time.time() - t
+        print("behaviour data:", json.dumps(summarize(convs), default=float))
+
+    dev = load_items(args.dev_items, limit=args.dev_limit)
+
+    def run_eval(name: str, adapter: str | None, train_s: float | None):
+        t = time.time()
+        result = evaluate(engine, dev, adapter=adapter, horizon=horizon, question_cost=cost, seed=args.seed)
+        store.add_eval_run(adapter_id=adapter, items_path=str(args.dev_items), items_hash=file_sha256(args.dev_items),
+                           n=result.metrics["n"], metrics=result.metrics)
+        if adapter:
+            store.set_adapter_eval(adapter, result.metrics)
+        rows.append({"method": name, **result.metrics, "train_s": train_s, "eval_s": time.time() - t})
+        print(name, json.dumps(result.metrics))
+
+    run_eval("base", None, None)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
+    for method in [m for m in args.methods.split(",") if m]:
+        t = time.time()
+        outcome = run_training(settings, store, method=method, overrides=overrides,
+                               filters=SnapshotFilter(source="simulated"))
+        train_s = time.time() - t
+        engine.load_adapter(outcome.adapter_id, outcome.path)
+        run_eval(method, outcome.adapter_id, train_s)
+        engine.unload_adapter(outcome.adapter_id)
+
+    table = render(rows, args)
+    print(table)
+    if args.write:
+        (REPO / "docs").mkdir(exist_ok=True)
+        (REPO / "docs" / "RESULTS.md").write_text(table)
+    store.close()
+    return 0
+
+
+def render(rows: list[dict], args) -> str:
+    cmd = "python bench/learning.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# Learning results (dev split, never trained on)", "",
+        f"Reproduce: `{cmd}`", "",
+        f"Behaviour data: base model on {args.train_items.name}, {args.per_item} conversations per item "
+        f"({args.ask_first} forced to ask first), temperatures {args.temperatures}, "
+        f"at most {args.max_conversations} conversations.", "",
+        "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | mean turns | train s | eval s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {fmt(r['mean_reward'])} ± {fmt(r['stderr'])} | {fmt(r['accuracy'])} | "
+            f"{fmt(r['ask_rate_ambiguous'])} | {fmt(r['ask_rate_unambiguous'])} | {fmt(r['mean_turns'], 2)} | "
+            f"{fmt(r['train_s'], 0)} | {fmt(r['eval_s'], 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
