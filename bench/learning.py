@@ -44,9 +44,11 @@ def parse_args(argv=None):
     p.add_argument("--dev-items", type=Path, default=REPO / "agent" / "data" / "dev.jsonl")
     p.add_argument("--per-item", type=int, default=3)
     p.add_argument("--ask-first", type=int, default=1, help="conversations per item forced to ask first")
-    p.add_argument("--temperatures", default="0.7,0.3,1.0")
+    p.add_argument("--temperatures", default="0.3,0.3,0.8", help="conversation j of an item samples at the j-th")
+    p.add_argument("--no-hint-answers", dest="hint_answers", action="store_false",
+                   help="answer clarifications from the multi-turn prompt instead of the restated question")
     p.add_argument("--max-conversations", type=int, default=500)
-    p.add_argument("--methods", default="swift,refit,sft,dpo")
+    p.add_argument("--methods", default="swift,sft,refit,dpo")
     p.add_argument("--dev-limit", type=int, default=None)
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -79,7 +81,8 @@ def main(argv=None) -> int:
         convs = run_conversations(
             engine, items, per_item=args.per_item, params=GenerationParams(max_new_tokens=64),
             temperatures=[float(x) for x in args.temperatures.split(",")], horizon=horizon,
-            question_cost=cost, seed=args.seed, ask_first=args.ask_first, desc="simulate (base, train split)")
+            question_cost=cost, seed=args.seed, ask_first=args.ask_first, hint_answers=args.hint_answers,
+            desc="simulate (base, train split)")
         log_conversations(store, convs)
         timings["simulate"] = time.time() - t
         print("behaviour data:", json.dumps(summarize(convs), default=float))
@@ -123,6 +126,7 @@ def render(rows: list[dict], args) -> str:
         f"Reproduce: `{cmd}`", "",
         f"Behaviour data: base model on {args.train_items.name}, {args.per_item} conversations per item "
         f"({args.ask_first} forced to ask first), temperatures {args.temperatures}, "
+        f"answers to clarifications {'from the restated question' if args.hint_answers else 'multi-turn'}, "
         f"at most {args.max_conversations} conversations.", "",
         "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | mean turns | train s | eval s |",
         "|---|---|---|---|---|---|---|---|",

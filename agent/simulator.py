@@ -1,0 +1,338 @@
+"""Simulated users: run conversations between the agent and a user with a hidden intent, grade and log them.
+
+For each item the user draws one interpretation as its hidden intent (seeded by
+item id, conversation index and seed through SHA-256, so it is stable across
+runs and processes). The user opens with the item's question. When the agent
+asks a clarifying question, the user replies with the intent's
+``clarification``; the first turn that is not a question is the final answer,
+and after ``horizon`` questions the next agent turn is final whatever it is.
+
+Exploration: the base model almost never asks, so for ``ask_first`` of the
+``per_item`` conversations the behaviour policy is forced to ask first: its
+first reply starts with a fixed prefix ("Do you mean", ...), the model
+completes it, and the reply is cut after its first question mark (a stop
+string; the kept text is exactly what is logged as the agent's turn). Every
+prompt comes from ``agent.policy.build_prompt``: the prefix is the only thing
+that differs from serving, and it is recorded in the conversation's meta.
+
+Conversations run in lockstep: each round generates the next agent turn of
+every pending conversation in batched ``engine.generate_batch`` calls, then
+the users reply, and only the conversations still open go to the next round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from .engine import Engine, GenerationParams
+from .grader import conversation_reward, grade_answer
+from .items import Item
+from .policy import Message, build_prompt, classify_agent_turn, must_answer
+
+ASK_PREFIXES = (
+    "Do you mean",
+    "Are you asking about",
+    "Just to check, are you asking about",
+    "To clarify, do you mean",
+)
+SOURCE = "simulated"
+DEFAULT_CHUNK = 16
+_FIRST_QUESTION = re.compile(r"^.*?\?[\"'\u201d\u2019)\]]*", re.DOTALL)
+
+
+def stable_int(*parts: object) -> int:
+    """A deterministic 64-bit integer from `parts` (Python's hash() is salted per process)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def draw_intent(item: Item, index: int, seed: int) -> int:
+    """The hidden intent of conversation `index` about `item`: an interpretation index."""
+    return stable_int("intent", seed, item.id, index) % len(item.interpretations)
+
+
+def ask_prefix(item: Item, index: int, seed: int) -> str:
+    return ASK_PREFIXES[stable_int("prefix", seed, item.id, index) % len(ASK_PREFIXES)]
+
+
+def cut_after_first_question(text: str) -> str:
+    """The stop string of a forced question: keep the text up to its first '?'."""
+    match = _FIRST_QUESTION.match(text)
+    return match.group().strip() if match else text
+
+
+@dataclass
+class SimTurn:
+    role: str                      # user | assistant
+    kind: str                      # user | ask | answer
+    text: str
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass
+class SimulatedConversation:
+    item: Item
+    index: int                     # conversation number within its item
+    intent: int                    # index into item.interpretations
+    temperature: float
+    forced_prefix: str | None
+    adapter: str | None
+    engine: str
+    seed: int
+    turns: list[SimTurn] = field(default_factory=list)
+    hint_answers: bool = False     # behaviour: answer a clarification from the restated question
+    done: bool = False
+    correct: bool = False
+    reward: float = 0.0
+    # Filled by log_conversations.
+    conversation_id: str | None = None
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation as the policy sees it (what build_prompt takes)."""
+        return [Message(t.role, t.text, t.kind) for t in self.turns]
+
+    @property
+    def agent_turns(self) -> list[SimTurn]:
+        return [t for t in self.turns if t.role == "assistant"]
+
+    @property
+    def questions(self) -> int:
+        """Clarifying questions the user answered (every agent turn before the final one)."""
+        return max(0, len(self.agent_turns) - 1)
+
+    @property
+    def asked(self) -> bool:
+        """The agent's first turn was a clarifying question."""
+        turns = self.agent_turns
+        return bool(turns) and turns[0].kind == "ask"
+
+    @property
+    def final_answer(self) -> str:
+        turns = self.agent_turns
+        return turns[-1].text if turns and self.done else ""
+
+    def meta(self) -> dict:
+        return {
+            "temperature": self.temperature,
+            "forced_prefix": self.forced_prefix,
+            "hint_answers": self.hint_answers,
+            "intent": self.intent,
+            "index": self.index,
+            "seed": self.seed,
+            "question": self.item.question,
+            "ambiguous": self.item.ambiguous,
+            "correct": self.correct,
+            "questions": self.questions,
+        }
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="conv", disable=not enabled, file=sys.stderr, leave=False,
+                dynamic_ncols=True)
+
+
+def _iter_progress(values, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(values, desc=desc, unit="conv", disable=not enabled, file=sys.stderr, leave=False,
+                dynamic_ncols=True)
+
+
+def _prompt_size(prompt: list[dict]) -> int:
+    return sum(len(m["content"]) for m in prompt)
+
+
+def behaviour_prompt(conv: SimulatedConversation, horizon: int) -> list[dict]:
+    """The prompt the behaviour policy generates from.
+
+    Normally the policy's own prompt. With `hint_answers`, the answer that
+    follows a clarification is generated from the question restated with the
+    clarification, which a small base model answers far better than the
+    multi-turn form (it tends to echo the clarification). The *logged*
+    conversation is unchanged, and the trainer rebuilds the normal prompt for
+    it: offline RL allows any behaviour policy, and this one makes the data
+    show what asking is worth when the follow-up answer is good.
+    """
+    if conv.hint_answers and conv.agent_turns and conv.turns[-1].role == "user":
+        restated = f"{conv.item.question} ({conv.turns[-1].text})"
+        return build_prompt(conv.item.context, [Message("user", restated, "user")], horizon)
+    return build_prompt(conv.item.context, conv.messages, horizon)
+
+
+def run_conversations(
+    engine: Engine,
+    items: Sequence[Item],
+    *,
+    per_item: int = 1,
+    params: GenerationParams | None = None,
+    temperatures: Sequence[float] | None = None,
+    adapter: str | None = None,
+    horizon: int = 1,
+    question_cost: float = 0.1,
+    seed: int = 0,
+    ask_first: int = 0,
+    hint_answers: bool = False,
+    progress: bool = True,
+    desc: str = "simulate",
+    chunk_size: int | None = DEFAULT_CHUNK,
+) -> list[SimulatedConversation]:
+    """Run `per_item` simulated conversations per item in lockstep batches, and grade them.
+
+    `params` sets max_new_tokens/top_p (and the temperature unless
+    `temperatures` is given: then conversation j of each item samples at
+    temperatures[j % len(temperatures)], as Swift's several trajectories per
+    context). Conversations j < `ask_first` of each item are forced to ask
+    first. `adapter` must already be loaded in the engine (None = base model).
+    Each round's prompts go to the engine `chunk_size` at a time (None = all in
+    one call): a multiple of the transformers engine's batch of 8 costs nothing
+    and lets the progress bar move.
+    """
+    params = params or GenerationParams()
+    if per_item < 1:
+        raise ValueError(f"per_item must be at least 1, got {per_item}")
+    if not 0 <= ask_first <= per_item:
+        raise ValueError(f"ask_first must be between 0 and per_item ({per_item}), got {ask_first}")
+    if horizon < 0:
+        raise ValueError(f"horizon must be >= 0, got {horizon}")
+    temps = list(temperatures) if temperatures else [params.temperature]
+    convs: list[SimulatedConversation] = []
+    for item in items:
+        for j in range(per_item):
+            conv = SimulatedConversation(
+                item=item, index=j, intent=draw_intent(item, j, seed), temperature=float(temps[j % len(temps)]),
+                forced_prefix=ask_prefix(item, j, seed) if j < ask_first else None, hint_answers=hint_answers,
+                adapter=adapter, engine=getattr(engine, "name", type(engine).__name__), seed=seed,
+            )
+            conv.turns.append(SimTurn("user", "user", item.question))
+            convs.append(conv)
+
+    with _progress(len(convs), progress, desc) as bar:
+        round_no = 0
+        while True:
+            pending = [c for c in convs if not c.done]
+            if not pending:
+                break
+            # Per round: the next agent turn of every pending conversation, grouped by temperature, with
+            # similar prompt lengths side by side (less padding), `chunk_size` prompts per engine call.
+            by_temp: dict[float, list[SimulatedConversation]] = {}
+            for conv in pending:
+                by_temp.setdefault(conv.temperature, []).append(conv)
+            for temp, group in sorted(by_temp.items()):
+                prompts = {id(c): behaviour_prompt(c, horizon) for c in group}
+                group.sort(key=lambda c: _prompt_size(prompts[id(c)]))
+                step = chunk_size or len(group)
+                for start in range(0, len(group), step):
+                    chunk = group[start:start + step]
+                    chunk_params = replace(
+                        params, temperature=temp,
+                        seed=None if temp == 0 else stable_int("sample", seed, round_no, temp, start) % (2**31),
+                    )
+                    finished = _agent_step(engine, chunk, [prompts[id(c)] for c in chunk], chunk_params,
+                                           adapter, horizon, question_cost)
+                    bar.update(finished)
+            round_no += 1
+    return convs
+
+
+def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: list[list[dict]],
+                params: GenerationParams, adapter: str | None, horizon: int, question_cost: float) -> int:
+    """One agent turn for each conversation of `chunk` (one engine call), then the users' replies.
+
+    Returns how many conversations finished.
+    """
+    prefixes = [c.forced_prefix if c.forced_prefix and not c.agent_turns else "" for c in chunk]
+    started = time.perf_counter()
+    gens = engine.generate_batch(prompts, params, adapter=adapter, prefixes=prefixes if any(prefixes) else None)
+    per_conv_ms = (time.perf_counter() - started) * 1000 / len(chunk)   # the call's time, shared
+    if len(gens) != len(chunk):
+        raise RuntimeError(f"engine returned {len(gens)} replies for {len(chunk)} prompts")
+    finished = 0
+    for conv, prefix, gen in zip(chunk, prefixes, gens):
+        final = must_answer(conv.messages, horizon)
+        text = gen.text.strip()
+        if prefix:
+            text = cut_after_first_question(text)
+        kind = classify_agent_turn(text)
+        conv.turns.append(SimTurn("assistant", kind, text, latency_ms=per_conv_ms,
+                                  prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens))
+        if final or kind != "ask":
+            _finish(conv, question_cost)
+            finished += 1
+        else:
+            conv.turns.append(SimTurn("user", "user", conv.item.interpretations[conv.intent].clarification))
+    return finished
+
+
+def _finish(conv: SimulatedConversation, question_cost: float) -> None:
+    conv.done = True
+    grade = grade_answer(conv.item, conv.intent, conv.agent_turns[-1].text)
+    conv.correct = grade.correct
+    conv.reward = conversation_reward(grade.correct, conv.questions, question_cost)
+
+
+def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: str = SOURCE,
+                      progress: bool = False) -> list[str]:
+    """Write each finished conversation (turns, meta, reward) to the LogStore; returns the conversation ids.
+
+    One small DuckDB transaction per row through the LogStore API: about 70 ms per
+    conversation here, so `progress` shows a bar for big batches.
+    """
+    for conv in convs:
+        if not conv.done:
+            raise ValueError(f"conversation {conv.index} of item {conv.item.id!r} is not finished")
+    ids = []
+    for conv in _iter_progress(convs, progress, "log"):
+        cid = store.new_conversation(
+            source=source, context=conv.item.context, context_key=conv.item.id, adapter_id=conv.adapter,
+            engine=conv.engine, meta=conv.meta(),
+        )
+        for turn in conv.turns:
+            assistant = turn.role == "assistant"
+            store.add_turn(
+                cid, role=turn.role, kind=turn.kind, text=turn.text,
+                adapter_id=conv.adapter if assistant else None, engine=conv.engine if assistant else None,
+                latency_ms=turn.latency_ms, prompt_tokens=turn.prompt_tokens,
+                completion_tokens=turn.completion_tokens,
+            )
+        store.set_conversation_reward(cid, conv.reward)
+        conv.conversation_id = cid
+        ids.append(cid)
+    return ids
+
+
+def summarize(convs: Sequence[SimulatedConversation]) -> dict:
+    """Mean reward, accuracy and ask rates of a batch of simulated conversations."""
+    n = len(convs)
+    if n == 0:
+        return {"conversations": 0}
+    free = [c for c in convs if c.forced_prefix is None]
+    rewards = [c.reward for c in convs]
+    mean = sum(rewards) / n
+    var = sum((r - mean) ** 2 for r in rewards) / (n - 1) if n > 1 else 0.0
+    return {
+        "conversations": n,
+        "items": len({c.item.id for c in convs}),
+        "mean_reward": mean,
+        "stderr": math.sqrt(var / n),
+        "accuracy": sum(c.correct for c in convs) / n,
+        "ask_rate": sum(c.asked for c in convs) / n,
+        "forced": n - len(free),
+        "ask_rate_unforced": (sum(c.asked for c in free) / len(free)) if free else None,
+        "mean_reward_asked": _mean([c.reward for c in convs if c.asked]),
+        "mean_reward_answered": _mean([c.reward for c in convs if not c.asked]),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
