@@ -55,32 +55,80 @@ def build_prompt(context: str, history: list[Message], horizon: int) -> list[dic
 
 # -- the ask/answer classifier ------------------------------------------------
 
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
-_CLARIFY_CUES = re.compile(
-    r"\b(do you mean|did you mean|which (one|of|is)|are you (asking|referring|talking)|you mean|"
-    r"could you (clarify|specify|tell me which)|can you (clarify|specify)|please (clarify|specify)|"
-    r"referring to|would you like|do you want|is it the|or the|or\b)",
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace or the end, or at a newline;
+# not after an abbreviation or an initial ("St. Petersburg", "Michael B. Jordan", "7 a.m."), and never
+# inside a number ("$3.50").
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s|$)|\n+")
+_ABBREVIATION = re.compile(
+    r"(?:[a-z]|st|mt|mr|mrs|ms|dr|jr|sr|prof|gen|col|lt|capt|vs|etc|approx|no|nos|fig|ft|inc|ltd|co|corp|"
+    r"e\.g|i\.e|u\.s|u\.k|d\.c|a\.m|p\.m|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)",
     re.IGNORECASE,
 )
+# Asking the user to choose between readings.
+_CLARIFY_CUES = re.compile(
+    r"\b(do you mean|did you mean|you mean|which (one|of|is|are|do|did|would|should)|"
+    r"are you (asking|referring|talking|interested|thinking|looking)|asking about|referring to|"
+    r"could you (clarify|specify|tell me which)|can you (clarify|specify|tell me which)|"
+    r"please (clarify|specify)|to clarify|is it the|or the|or\b)",
+    re.IGNORECASE,
+)
+_STARTS_WITH_WHICH = re.compile(r"^\W*which\b", re.IGNORECASE)
+# Closing offers after an answer are not clarifying questions.
+_PLEASANTRY = re.compile(
+    r"\b(anything else|any other questions?|any (more|further) questions|(can|may) i help|help you with|"
+    r"else i can|would you like (to know|to learn|to hear|more|me to)|do you (want|need) (to know )?more|"
+    r"let me know|hope (this|that) helps|do you have (any|other|more) questions|does (this|that) help)",
+    re.IGNORECASE,
+)
+
+
+# Greetings and interjections say nothing: "Hey! Which branch?" is all question.
+_FILLER = re.compile(
+    r"^\W*(hi|hello|hey|sure|ok|okay|of course|certainly|absolutely|thanks|thank you|great question|good question|"
+    r"hmm|well|oh|ah|yes|no)\b[^.!?]{0,20}[.!]*$",
+    re.IGNORECASE,
+)
+
+
+def split_sentences(text: str) -> list[str]:
+    sentences: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        mark = match.group()
+        if mark.startswith(".") and mark.rstrip("\"'\u201d\u2019)]") == ".":
+            words = text[start:match.start()].split()
+            if words and _ABBREVIATION.fullmatch(words[-1].lstrip("(\"'")):
+                continue
+        piece = text[start:match.end()].strip()
+        if piece:
+            sentences.append(piece)
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip("\"'\u201d\u2019)]").endswith("?")
 
 
 def classify_agent_turn(text: str) -> str:
     """'ask' when the turn asks the user something back, else 'answer'.
 
-    A turn is a question when its last sentence ends with '?', or when any
-    question sentence in it carries a clarification cue ("do you mean",
-    "which one", "... or ...?"). A closing pleasantry ("Anything else?")
-    after a statement is not a clarifying question.
+    A turn is a clarifying question when one of its questions carries a
+    clarification cue ("do you mean", "which one", "are you asking about",
+    "... or ...?", a question starting with "Which"), or when it consists of
+    questions only (greetings aside). Closing offers ("Anything else?", "Would you like to know
+    more?") are not clarifying questions, and a statement followed by a
+    question without a cue ("It was 1963. Why do you ask?") is an answer.
     """
-    sentences = [s.strip() for s in _SENTENCE.findall(text.strip()) if s.strip()]
-    if not sentences:
-        return "answer"
-    questions = [s for s in sentences if s.endswith("?")]
+    sentences = split_sentences(text.strip())
+    questions = [s for s in sentences if _is_question(s) and not _PLEASANTRY.search(s)]
     if not questions:
         return "answer"
-    if any(_CLARIFY_CUES.search(q) for q in questions):
+    if any(_CLARIFY_CUES.search(q) or _STARTS_WITH_WHICH.search(q) for q in questions):
         return "ask"
-    statements = [s for s in sentences if not s.endswith("?")]
-    if sentences[-1].endswith("?") and not statements:
+    if all(_is_question(s) or _FILLER.match(s) for s in sentences):
         return "ask"
     return "answer"
