@@ -41,8 +41,9 @@ class Reply:
     error: str | None = None
 
     def __iter__(self) -> Iterator[str]:
-        for text in self.pieces:
-            yield text
+        # `yield from` forwards close(): a consumer that stops early stops (and logs) the stream now,
+        # not whenever the garbage collector breaks the Reply <-> stream reference cycle.
+        yield from self.pieces
 
 
 @dataclass
@@ -128,6 +129,16 @@ class ChatService:
                 status="failed", error=reply.error,
             )
             raise EngineError(reply.error) from exc
+        except GeneratorExit:
+            # The consumer stopped reading (browser closed mid-reply): log what was shown as a failed
+            # turn, so the logged user turn is never left without its reply.
+            reply.error = "The reply was interrupted before it finished."
+            reply.turn_id = self.store.add_turn(
+                conversation_id, role="assistant", kind="answer", text=reply.text, adapter_id=adapter,
+                engine=self.engine.name, latency_ms=(time.perf_counter() - started) * 1000,
+                status="failed", error=reply.error,
+            )
+            raise
         reply.text = reply.text.strip()
         reply.kind = classify_agent_turn(reply.text)
         reply.turn_id = self.store.add_turn(

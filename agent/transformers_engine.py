@@ -92,9 +92,19 @@ class TransformersEngine:
     def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
         inputs = self._encode([messages])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         failure: list[BaseException] = []
+        stop = threading.Event()
+
+        class StopWhenAbandoned(StoppingCriteria):
+            """A reader that stops early (browser closed) frees the engine at the next token."""
+
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
+
         self._lock.acquire()
 
         def run():
@@ -102,7 +112,9 @@ class TransformersEngine:
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
                 with torch.inference_mode(), self._select(adapter):
-                    self.model.generate(**inputs, streamer=streamer, **self._generate_kwargs(params))
+                    self.model.generate(**inputs, streamer=streamer,
+                                        stopping_criteria=StoppingCriteriaList([StopWhenAbandoned()]),
+                                        **self._generate_kwargs(params))
             except BaseException as exc:  # reported to the consumer below
                 failure.append(exc)
                 streamer.end()
@@ -110,9 +122,12 @@ class TransformersEngine:
                 self._lock.release()
 
         threading.Thread(target=run, daemon=True, name="generate").start()
-        for piece in streamer:
-            if piece:
-                yield piece
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            stop.set()
         if failure:
             raise EngineError(f"Generation failed: {failure[0]}") from failure[0]
 

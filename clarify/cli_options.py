@@ -27,7 +27,8 @@ def make_settings(**flags) -> Settings:
     try:
         return Settings().with_overrides(**flags) if flags else Settings()
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid option: {problems}")
 
 
 def fail(message: str, code: int = 2) -> None:

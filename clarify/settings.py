@@ -66,4 +66,5 @@ class Settings(BaseSettings):
     def with_overrides(self, **overrides) -> "Settings":
         """Apply CLI flags that were actually given (None means 'not given')."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        return self.model_copy(update=given) if given else self
+        # Re-validate (model_copy would not): `--port 99999` must fail like CLARIFY_PORT=99999 does.
+        return type(self)(**{**self.model_dump(), **given}) if given else self

@@ -1,0 +1,160 @@
+"""`clarify serve`: the chat UI on a local port.
+
+Imports stay light at module level (gradio, torch and the model load only when
+the command runs), so `clarify --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings
+
+Host = Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1). "
+                                             "A non-loopback host requires --auth. Env: CLARIFY_HOST.")]
+Port = Annotated[Optional[int], typer.Option("--port", help="Port (default 7860). Env: CLARIFY_PORT.")]
+Auth = Annotated[Optional[str], typer.Option(
+    "--auth", help="Comma-separated user:password pairs allowed to chat and rate. Prefer the env var "
+                   "CLARIFY_AUTH (command lines are visible to other local users).")]
+
+
+def parse_auth(spec: str | None) -> list[tuple[str, str]]:
+    """'alice:pw1,bob:pw2' -> [('alice', 'pw1'), ('bob', 'pw2')]; ValueError with a clear message."""
+    if spec is None or not spec.strip():
+        return []
+    pairs = []
+    for item in spec.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user.strip() or not password:
+            raise ValueError("--auth must be comma-separated user:password pairs, e.g. alice:s3cret,bob:pa55")
+        pairs.append((user.strip(), password))
+    return pairs
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other hostname may resolve to a public interface
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create the data folder and prove a file can be written there (OSError otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+        pass
+
+
+def _build_engine(settings):
+    """The engine the settings name; 'auto' falls back to transformers when the vLLM engine is unavailable."""
+    from agent.engine_factory import make_engine
+
+    try:
+        return make_engine(settings)
+    except ImportError as exc:
+        if settings.engine != "auto" or not str(getattr(exc, "name", "") or "").startswith(("agent.vllm", "vllm")):
+            raise
+        typer.secho("Warning: the vLLM engine is not available in this install; using the in-process "
+                    "transformers engine.", fg=typer.colors.YELLOW, err=True)
+        return make_engine(settings.with_overrides(engine="transformers"))
+
+
+def _interrupt(signum, frame):  # SIGTERM -> the same clean shutdown as Ctrl+C
+    raise KeyboardInterrupt
+
+
+def serve_command(
+    host: Host = None,
+    port: Port = None,
+    data_dir: DataDir = None,
+    model: ModelPath = None,
+    engine: EngineOpt = None,
+    vllm_url: VllmUrl = None,
+    threads: Threads = None,
+    auth: Auth = None,
+) -> None:
+    """Serve the chat UI (default http://127.0.0.1:7860). Every turn and rating is logged to DuckDB."""
+    settings = make_settings(host=host, port=port, data_dir=data_dir, model=model, engine=engine,
+                             vllm_url=vllm_url, threads=threads, auth=auth)
+    try:
+        credentials = parse_auth(settings.auth)
+    except ValueError as exc:
+        fail(str(exc))
+    if not credentials and not is_loopback(settings.host):
+        fail(f"refusing to serve on {settings.host} without authentication: anyone who can reach it could "
+             "chat and rate. Pass --auth user:password (or set CLARIFY_AUTH), or use --host 127.0.0.1.")
+    try:
+        ensure_writable(settings.data_dir)
+        if settings.database.parent != settings.data_dir:
+            ensure_writable(settings.database.parent)
+    except OSError as exc:
+        fail(f"the data folder {settings.data_dir} is not writable: {exc.strerror or exc}")
+
+    import duckdb
+
+    from agent.chat_service import ChatService
+    from agent.engine import EngineError, GenerationParams
+    from clarify.model_store import ModelNotFound
+    from logs_db.store import DatabaseLocked, LogStore
+
+    with ExitStack() as cleanup:
+        try:
+            store = LogStore(settings.database)
+        except DatabaseLocked as exc:
+            fail(str(exc))
+        except (duckdb.Error, OSError) as exc:
+            fail(f"cannot open the log database {settings.database}: {exc}")
+        cleanup.callback(store.close)
+
+        typer.echo("Loading the model…", err=True)
+        try:
+            eng = _build_engine(settings)
+        except ModelNotFound as exc:
+            fail(str(exc))
+        except ImportError as exc:
+            fail(f"the {settings.engine} engine is not available in this install: {exc}")
+        except (EngineError, OSError, ValueError) as exc:
+            fail(f"could not load the model: {exc}")
+        cleanup.callback(eng.close)
+
+        service = ChatService(
+            store, eng,
+            params=GenerationParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature),
+            horizon=settings.max_clarifying_questions,
+            max_message_chars=settings.max_message_chars,
+            max_context_chars=settings.max_context_chars,
+        )
+
+        from ui.app import build_app, launch_kwargs
+
+        demo = build_app(settings, store, service)
+        try:
+            demo.launch(server_name=settings.host, server_port=settings.port, auth=credentials or None,
+                        auth_message="clarify: sign in to chat." if credentials else None,
+                        prevent_thread_lock=True, quiet=True, inbrowser=False, share=False, **launch_kwargs())
+        except OSError as exc:
+            fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")
+        cleanup.callback(demo.close)
+
+        url = demo.local_url or f"http://{settings.host}:{settings.port}/"
+        typer.echo(f"clarify is serving the chat UI on {url} (engine: {eng.name}; log: {settings.database}). "
+                   "Ctrl+C to stop.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            typer.echo("Stopping: closing the server and the log database.", err=True)
+    # ExitStack closed the server, the engine, then the store (CHECKPOINT + release the DuckDB file).
