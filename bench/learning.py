@@ -97,7 +97,10 @@ def main(argv=None) -> int:
         if adapter:
             store.set_adapter_eval(adapter, result.metrics)
         rows.append({"method": name, **result.metrics, "train_s": train_s, "eval_s": time.time() - t})
-        print(name, json.dumps(result.metrics))
+        print(name, json.dumps(result.metrics), flush=True)
+        if args.write:  # after every row, so a long run that is stopped still leaves its table
+            (REPO / "docs").mkdir(exist_ok=True)
+            (REPO / "docs" / "RESULTS.md").write_text(render(rows, args))
 
     run_eval("base", None, None)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
@@ -110,11 +113,7 @@ def main(argv=None) -> int:
         run_eval(method, outcome.adapter_id, train_s)
         engine.unload_adapter(outcome.adapter_id)
 
-    table = render(rows, args)
-    print(table)
-    if args.write:
-        (REPO / "docs").mkdir(exist_ok=True)
-        (REPO / "docs" / "RESULTS.md").write_text(table)
+    print(render(rows, args))
     store.close()
     return 0
 
