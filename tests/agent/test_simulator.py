@@ -226,3 +226,29 @@ def test_chunked_rounds_same_conversations(items):
     chunked = run_conversations(eng, [georgia], per_item=5, seed=2, progress=False, chunk_size=2)
     assert [call["n"] for call in eng.calls] == [2, 2, 1, 2, 2, 1]
     assert [[t.text for t in c.turns] for c in whole] == [[t.text for t in c.turns] for c in chunked]
+
+
+def test_hint_answers_changes_only_the_behaviour_prompt_not_the_log(items):
+    """With hint_answers the answer after a clarification is generated from the restated question,
+    but the logged conversation (what the trainer rebuilds prompts from) is the plain multi-turn one."""
+    georgia = by_id(items, "georgia-capital")
+    seen = []
+
+    def script(prompt, prefix):
+        seen.append(prompt)
+        return " the country or the state?" if prefix else "Tbilisi or Atlanta, depending."
+
+    convs = run_conversations(FakeEngine(script), [georgia], per_item=1, ask_first=1, hint_answers=True,
+                              progress=False)
+    conv = convs[0]
+    clarification = georgia.interpretations[conv.intent].clarification
+    answer_prompt = seen[-1]
+    assert [m["role"] for m in answer_prompt] == ["system", "user"]
+    assert answer_prompt[1]["content"] == f"{georgia.question} ({clarification})"
+    assert [t.text for t in conv.turns][2] == clarification          # logged as the user's own turn
+    assert [t.role for t in conv.turns] == ["user", "assistant", "user", "assistant"]
+    assert conv.meta()["hint_answers"] is True
+
+    plain = run_conversations(FakeEngine(script), [georgia], per_item=1, ask_first=1, progress=False)
+    assert plain[0].turns[-1].text == conv.turns[-1].text
+    assert plain[0].meta()["hint_answers"] is False
