@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     for method in [m for m in args.methods.split(",") if m]:
         t = time.time()
         outcome = run_training(settings, store, method=method, overrides=overrides,
-                               filters=SnapshotFilter(source="simulated"))
+                               filters=SnapshotFilter(source="simulated"), on_progress=training_progress(method))
         train_s = time.time() - t
         engine.load_adapter(outcome.adapter_id, outcome.path)
         run_eval(method, outcome.adapter_id, train_s)
@@ -116,6 +116,26 @@ def main(argv=None) -> int:
     print(render(rows, args))
     store.close()
     return 0
+
+
+def training_progress(method: str):
+    """A tqdm bar fed by the trainer process's progress events."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def on_progress(event: dict) -> None:
+        nonlocal bar
+        if event.get("event") in ("start", "progress"):
+            if bar is None:
+                bar = tqdm(total=event["max_steps"], desc=f"train {method}", unit="step")
+            bar.update(event["step"] - bar.n)
+            if isinstance(event.get("loss"), (int, float)):
+                bar.set_postfix(loss=f"{event['loss']:.4f}")
+        elif event.get("event") == "done" and bar is not None:
+            bar.close()
+
+    return on_progress
 
 
 def render(rows: list[dict], args) -> str:
