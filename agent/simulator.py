@@ -42,6 +42,7 @@ ASK_PREFIXES = (
     "To clarify, do you mean",
 )
 SOURCE = "simulated"
+RETRY_TEMPERATURE = 0.8
 DEFAULT_CHUNK = 16
 _FIRST_QUESTION = re.compile(r"^.*?\?[\"'\u201d\u2019)\]]*", re.DOTALL)
 
@@ -89,6 +90,8 @@ class SimulatedConversation:
     seed: int
     turns: list[SimTurn] = field(default_factory=list)
     hint_answers: bool = False     # behaviour: answer a clarification from the restated question
+    answer_tries: int = 1          # behaviour: sample a wrong final answer again, up to this many times
+    tries: int = 0
     done: bool = False
     correct: bool = False
     reward: float = 0.0
@@ -125,6 +128,7 @@ class SimulatedConversation:
             "temperature": self.temperature,
             "forced_prefix": self.forced_prefix,
             "hint_answers": self.hint_answers,
+            "answer_tries": self.tries + 1,
             "intent": self.intent,
             "index": self.index,
             "seed": self.seed,
@@ -183,6 +187,7 @@ def run_conversations(
     seed: int = 0,
     ask_first: int = 0,
     hint_answers: bool = False,
+    answer_tries: int = 1,
     progress: bool = True,
     desc: str = "simulate",
     chunk_size: int | None = DEFAULT_CHUNK,
@@ -212,6 +217,7 @@ def run_conversations(
             conv = SimulatedConversation(
                 item=item, index=j, intent=draw_intent(item, j, seed), temperature=float(temps[j % len(temps)]),
                 forced_prefix=ask_prefix(item, j, seed) if j < ask_first else None, hint_answers=hint_answers,
+                answer_tries=answer_tries,
                 adapter=adapter, engine=getattr(engine, "name", type(engine).__name__), seed=seed,
             )
             conv.turns.append(SimTurn("user", "user", item.question))
@@ -267,6 +273,13 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
         conv.turns.append(SimTurn("assistant", kind, text, latency_ms=per_conv_ms,
                                   prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens))
         if final or kind != "ask":
+            if conv.tries + 1 < conv.answer_tries and not grade_answer(conv.item, conv.intent, text).correct:
+                # Verifier-assisted behaviour policy: a wrong final answer is sampled again (hotter) next
+                # round, for every conversation alike, asked or not. See docs/LEARNING.md.
+                conv.tries += 1
+                conv.turns.pop()
+                conv.temperature = max(conv.temperature, RETRY_TEMPERATURE)
+                continue
             _finish(conv, question_cost)
             finished += 1
         else:

@@ -48,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--no-hint-answers", dest="hint_answers", action="store_false",
                    help="answer clarifications from the multi-turn prompt instead of the restated question")
     p.add_argument("--max-conversations", type=int, default=500)
+    p.add_argument("--answer-tries", type=int, default=3,
+                   help="behaviour policy: resample a wrong final answer up to this many times (1 = off)")
     p.add_argument("--methods", default="swift,sft,refit,dpo")
     p.add_argument("--dev-limit", type=int, default=None)
     p.add_argument("--epochs", type=float, default=None)
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
             engine, items, per_item=args.per_item, params=GenerationParams(max_new_tokens=64),
             temperatures=[float(x) for x in args.temperatures.split(",")], horizon=horizon,
             question_cost=cost, seed=args.seed, ask_first=args.ask_first, hint_answers=args.hint_answers,
-            desc="simulate (base, train split)")
+            answer_tries=args.answer_tries, desc="simulate (base, train split)")
         log_conversations(store, convs)
         timings["simulate"] = time.time() - t
         print("behaviour data:", json.dumps(summarize(convs), default=float))
@@ -146,6 +148,7 @@ def render(rows: list[dict], args) -> str:
         f"Behaviour data: base model on {args.train_items.name}, {args.per_item} conversations per item "
         f"({args.ask_first} forced to ask first), temperatures {args.temperatures}, "
         f"answers to clarifications {'from the restated question' if args.hint_answers else 'multi-turn'}, "
+        f"final answers resampled when wrong up to {args.answer_tries} tries, "
         f"at most {args.max_conversations} conversations.", "",
         "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | mean turns | train s | eval s |",
         "|---|---|---|---|---|---|---|---|",

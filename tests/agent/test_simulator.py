@@ -252,3 +252,21 @@ def test_hint_answers_changes_only_the_behaviour_prompt_not_the_log(items):
     plain = run_conversations(FakeEngine(script), [georgia], per_item=1, ask_first=1, progress=False)
     assert plain[0].turns[-1].text == conv.turns[-1].text
     assert plain[0].meta()["hint_answers"] is False
+
+
+def test_answer_tries_resamples_only_wrong_final_answers(items):
+    georgia = by_id(items, "georgia-capital")
+    intent = draw_intent(georgia, 0, 0)
+    right = georgia.interpretations[intent].answer
+    wrong = georgia.interpretations[1 - intent].answer
+    replies = iter([f"{wrong}.", f"{wrong}.", f"{right}."])
+    conv = run_conversations(FakeEngine(lambda prompt, prefix: next(replies)), [georgia], per_item=1,
+                             answer_tries=3, progress=False)[0]
+    assert conv.correct and conv.final_answer == f"{right}."          # found on the third try
+    assert [t.role for t in conv.turns] == ["user", "assistant"]      # wrong tries are not logged
+    assert conv.meta()["answer_tries"] == 3
+    never = run_conversations(FakeEngine(lambda prompt, prefix: f"{wrong}."), [georgia], per_item=1,
+                              answer_tries=2, progress=False)[0]
+    assert not never.correct and never.meta()["answer_tries"] == 2     # gives up after 2
+    once = run_conversations(FakeEngine(lambda prompt, prefix: f"{wrong}."), [georgia], per_item=1, progress=False)
+    assert once[0].meta()["answer_tries"] == 1
