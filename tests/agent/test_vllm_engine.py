@@ -1,0 +1,219 @@
+"""The vLLM engine against a real vLLM server (the bundled model, fp32), checked against transformers + PEFT.
+
+One server is started for the whole module (30-90 s on a 2-core box) and always
+stopped by the fixture's teardown; the last test kills it on purpose, which
+costs one automatic restart. Skipped only when the vLLM environment
+(`make vllm` -> .venv-vllm) is absent. The fast tests at the bottom need no server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.engine import AdapterLoadError, EngineError, GenerationParams
+from agent.vllm_engine import VllmEngine, server_python
+
+needs_vllm = pytest.mark.skipif(
+    server_python() is None,
+    reason="the vLLM environment is not installed (run `make vllm`, or set CLARIFY_VLLM_PYTHON)",
+)
+
+GREEDY = GenerationParams(max_new_tokens=40, temperature=0.0)
+NOTES = "Reference notes: Mercury is the planet closest to the Sun. Mercury is also a chemical element (Hg)."
+PROMPTS = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": NOTES}, {"role": "user", "content": "Tell me about Mercury."}],
+    [{"role": "user", "content": "Write one sentence about autumn."},
+     {"role": "assistant", "content": "Leaves fall."},
+     {"role": "user", "content": "Another one, please."}],
+]
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def make_probe_adapter(model_path: Path, out: Path, *, rank: int = 8, seed: int = 1234, scale: float = 0.02) -> Path:
+    """A train-free LoRA adapter: PEFT's init (lora_B = 0) with lora_B set to small seeded noise."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                                                  target_modules=TARGETS, task_type="CAUSAL_LM"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    peft_model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def probe_adapter(tmp_path_factory, model_path) -> Path:
+    return make_probe_adapter(model_path, tmp_path_factory.mktemp("adapters") / "probe")
+
+
+@pytest.fixture(scope="module")
+def reference(model_path, probe_adapter) -> dict:
+    """Greedy transformers (+PEFT) outputs in fp32, computed before the server starts (and then freed)."""
+    from agent.transformers_engine import TransformersEngine
+
+    ref = TransformersEngine(model_path, threads=1, dtype="float32")
+    try:
+        ref.load_adapter("probe", probe_adapter)
+        out = {
+            "base": [g.text for g in ref.generate_batch(PROMPTS, GREEDY)],
+            "adapter": [g.text for g in ref.generate_batch(PROMPTS, GREEDY, adapter="probe")],
+            "prefixed": [g.text for g in ref.generate_batch(PROMPTS, GREEDY, prefixes=["Do you mean", "", "Sure"])],
+        }
+    finally:
+        ref.close()
+        del ref
+    return out
+
+
+@pytest.fixture(scope="module")
+def vllm(model_path, reference, tmp_path_factory):
+    """ONE fp32 server for the module; the finalizer stops it even when a test fails."""
+    log_path = tmp_path_factory.mktemp("vllm") / "vllm-server.log"
+    started = time.monotonic()
+    eng = VllmEngine(model_path, dtype="float32", log_path=log_path, max_loras=2, progress=print)
+    print(f"vLLM server ready after {time.monotonic() - started:.0f} s")
+    try:
+        yield eng
+    finally:
+        pid = eng.pid
+        eng.close()
+        if pid is not None:
+            with pytest.raises(ProcessLookupError):
+                os.killpg(pid, 0)  # the whole server process group is gone
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_stream_chat_matches_transformers(vllm, reference):
+    pieces = list(vllm.stream(PROMPTS[0], GREEDY))
+    assert len(pieces) > 1, "the reply should arrive in several pieces"
+    assert "".join(pieces).strip() == reference["base"][0]
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_adapter_greedy_output_equals_transformers_peft(vllm, reference, probe_adapter):
+    assert reference["adapter"] != reference["base"], "the probe adapter must change the outputs"
+    vllm.load_adapter("probe", probe_adapter)
+    vllm.load_adapter("probe", probe_adapter)  # same id and folder: a no-op, not a reload
+    served = vllm.served_name("probe")
+    assert served != "probe" and served.startswith("probe-v")
+
+    got = [g.text for g in vllm.generate_batch(PROMPTS, GREEDY, adapter="probe")]
+    assert got == reference["adapter"]
+    assert "".join(vllm.stream(PROMPTS[1], GREEDY, adapter="probe")).strip() == reference["adapter"][1]
+    # The adapter is per request: the base model is unchanged next to it.
+    assert [g.text for g in vllm.generate_batch(PROMPTS, GREEDY)] == reference["base"]
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_forced_prefixes_match_transformers(vllm, reference):
+    gens = vllm.generate_batch(PROMPTS, GREEDY, prefixes=["Do you mean", "", "Sure"])
+    assert [g.text for g in gens] == reference["prefixed"]
+    assert gens[0].text.startswith("Do you mean") and gens[2].text.startswith("Sure")
+    assert all(g.prompt_tokens > 0 and 0 < g.completion_tokens <= GREEDY.max_new_tokens for g in gens)
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_path, model_path):
+    pid = vllm.pid
+    with pytest.raises(AdapterLoadError, match="does not exist"):
+        vllm.load_adapter("ghost", tmp_path / "nowhere")
+
+    corrupt = tmp_path / "corrupt"  # passes the folder check, so the server itself must refuse it
+    corrupt.mkdir()
+    (corrupt / "adapter_config.json").write_text(
+        '{"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"], '
+        f'"base_model_name_or_path": "{model_path}", "task_type": "CAUSAL_LM"}}')
+    (corrupt / "adapter_model.safetensors").write_bytes(b"this is not a safetensors file")
+    with pytest.raises(AdapterLoadError, match="vLLM could not load adapter 'corrupt'"):
+        vllm.load_adapter("corrupt", corrupt)
+
+    too_big = make_probe_adapter(model_path, tmp_path / "r32", rank=32)
+    with pytest.raises(AdapterLoadError, match="exceeds the engine's max LoRA rank 16"):
+        vllm.load_adapter("too-big", too_big)
+
+    with pytest.raises(EngineError, match="not loaded"):
+        list(vllm.stream(PROMPTS[0], GREEDY, adapter="corrupt"))
+
+    assert "corrupt" not in vllm.adapters and "ghost" not in vllm.adapters
+    assert vllm.pid == pid, "a bad adapter must not take the server down"
+    assert "".join(vllm.stream(PROMPTS[0], GREEDY)).strip() == reference["base"][0]
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_killed_server_fails_the_request_clearly_then_restarts(vllm, reference, probe_adapter):
+    """Runs last: SIGKILL the server mid-reply; that request fails, the next one is served after a restart."""
+    vllm.load_adapter("probe", probe_adapter)
+    old_pid, starts = vllm.pid, vllm.starts
+    reply = vllm.stream(PROMPTS[1], GenerationParams(max_new_tokens=300))
+    assert next(reply)
+    os.kill(old_pid, signal.SIGKILL)
+    with pytest.raises(EngineError, match=r"vLLM server stopped unexpectedly \(exit code -9\).*try again"):
+        for _ in reply:
+            pass
+
+    started = time.monotonic()
+    text = "".join(vllm.stream(PROMPTS[0], GREEDY)).strip()  # waits for the automatic restart
+    print(f"restart + first reply: {time.monotonic() - started:.0f} s")
+    assert text == reference["base"][0]
+    assert vllm.starts == starts + 1 and vllm.pid != old_pid
+    with pytest.raises(ProcessLookupError):
+        os.killpg(old_pid, 0)  # the old engine-core processes were cleaned up too
+    # The restarted server got its adapters back.
+    assert [g.text for g in vllm.generate_batch(PROMPTS, GREEDY, adapter="probe")] == reference["adapter"]
+
+
+# -- no server needed ----------------------------------------------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_remote_url_that_does_not_answer_is_a_clear_error():
+    with pytest.raises(EngineError, match="Could not reach the vLLM server at http://127.0.0.1:"):
+        VllmEngine(url=f"127.0.0.1:{_closed_port()}/v1/")
+
+
+def test_server_python_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLARIFY_VLLM_PYTHON", str(tmp_path / "missing" / "python"))
+    assert server_python() is None
+    with pytest.raises(EngineError, match="make vllm"):
+        VllmEngine(tmp_path)
+
+
+def test_factory_auto_without_vllm_uses_transformers(monkeypatch, settings):
+    from agent import engine_factory
+
+    monkeypatch.setenv("CLARIFY_VLLM_PYTHON", "/nonexistent/python")
+    auto = settings.with_overrides(engine="auto")
+    assert engine_factory.resolve_engine_name(auto) == "transformers"
+    assert engine_factory.resolve_engine_name(auto.with_overrides(vllm_url="http://gpu-box:8000/v1")) == "vllm"
+    monkeypatch.delenv("CLARIFY_VLLM_PYTHON")
+    assert engine_factory.resolve_engine_name(auto) == ("vllm" if server_python() else "transformers")
+
+
+def test_factory_given_url_is_never_silently_replaced(settings):
+    from agent.engine_factory import make_engine
+
+    with pytest.raises(EngineError, match="Could not reach"):
+        make_engine(settings.with_overrides(engine="auto", vllm_url=f"http://127.0.0.1:{_closed_port()}"))
