@@ -6,16 +6,21 @@ labelling, latency and token accounting, and failure logging live here.
 
 from __future__ import annotations
 
+import logging
+import random
+import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from logs_db.store import LogError, LogStore
+from logs_db.store import LogError, LogStore, UnknownId
 
 from .engine import AdapterLoadError, Engine, EngineError, GenerationParams
 from .policy import Message, build_prompt, classify_agent_turn
+
+log = logging.getLogger(__name__)
 
 DEFAULT_NOTES = (
     "Clarify Café has two branches. The Harbor branch is open 7 am to 3 pm and its espresso costs $3. "
@@ -54,6 +59,44 @@ class ChatService:
     horizon: int = 1
     max_message_chars: int = 4000
     max_context_chars: int = 8000
+    # A/B: new conversations go to arm B (the candidate) with probability ab_share, else arm A (active).
+    ab_candidate: str | None = None
+    ab_share: float = 0.0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    _ab_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def set_ab(self, candidate: str | None, share: float) -> None:
+        """Change the A/B split for new conversations (running ones keep their adapter). Loads the candidate."""
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= float(share) <= 1.0:
+            raise LogError(f"The B share must be a number from 0 to 1, got {share!r}.")
+        if candidate is not None:
+            record = self.store.get_adapter(candidate)          # UnknownId (a LogError) for a bad id
+            self.engine.load_adapter(candidate, Path(record.path))  # AdapterLoadError for a broken folder
+        with self._ab_lock:
+            self.ab_candidate, self.ab_share = candidate, float(share)
+
+    def ab_state(self) -> tuple[str | None, float]:
+        with self._ab_lock:
+            return self.ab_candidate, self.ab_share
+
+    def assign(self) -> tuple[str | None, str | None]:
+        """(adapter, arm) for a new conversation. arm is None when no experiment runs (no candidate, or the
+        candidate is the active adapter); otherwise "B" with probability ab_share, else "A"."""
+        active = self.active_adapter()
+        with self._ab_lock:
+            candidate, share = self.ab_candidate, self.ab_share
+            if candidate is None or candidate == active:
+                return active, None
+            draw = self.rng.random()
+        if draw >= share:
+            return active, "A"
+        try:
+            record = self.store.get_adapter(candidate)
+            self.engine.load_adapter(candidate, Path(record.path))
+        except (UnknownId, AdapterLoadError) as exc:  # never serve a broken candidate; keep it out of the stats
+            log.warning("A/B candidate %s cannot be served (%s); this conversation uses the active adapter", candidate, exc)
+            return active, None
+        return candidate, "B"
 
     def active_adapter(self) -> str | None:
         """The adapter new conversations use; loaded into the engine on demand."""
@@ -73,7 +116,11 @@ class ChatService:
             raise LogError("The reference notes are empty: give the agent something to answer from.")
         if len(context) > self.max_context_chars:
             raise LogError(f"The reference notes are {len(context)} characters; the limit is {self.max_context_chars}.")
-        adapter = self.active_adapter() if adapter_id == "active" else adapter_id
+        if adapter_id == "active":
+            adapter, drawn_arm = self.assign()
+            arm = arm if arm is not None else drawn_arm
+        else:
+            adapter = adapter_id
         return self.store.new_conversation(
             source="ui", context=context, adapter_id=adapter, engine=self.engine.name, arm=arm, user_id=user_id
         )

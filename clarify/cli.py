@@ -16,7 +16,7 @@ app = typer.Typer(help="clarify: a chat agent that asks clarifying questions and
 
 @app.callback()
 def main() -> None:
-    """Chat (serve), measure (simulate, eval), learn (train, adapters)."""
+    """Chat (serve), measure (simulate, eval), learn (train, adapters), export the rated data (export)."""
 
 
 def _register() -> None:
@@ -27,7 +27,7 @@ def _register() -> None:
     for module, names in (
         ("ui.commands", ("serve",)),
         ("agent.commands", ("simulate", "eval")),
-        ("learner.commands", ("train",)),
+        ("learner.commands", ("train", "export")),
     ):
         try:
             mod = __import__(module, fromlist=list(names))

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
 
     # Learner
     seed: int = 0
+    train_max_steps: int | None = Field(None, ge=1, description="Cap on steps of runs started from the UI or the scheduler (smoke runs, tests); None = full run. The Training tab can change it per run.")
+
+    # Scheduler: the serving process starts a training run by itself (both triggers off by default)
+    schedule_min_new_rated: int = Field(0, ge=0, description="Train when at least this many conversations were rated since the last run started. 0 = off.")
+    schedule_every_hours: float = Field(0.0, ge=0.0, description="Train every this many hours (when something new was rated since the last run). 0 = off.")
+    schedule_method: Literal["swift", "refit", "sft", "dpo", "kto"] = Field("swift", description="Method of scheduled runs.")
+    schedule_source: Literal["ui", "simulated"] | None = Field(None, description="Only count and train on this source; None = all.")
+    schedule_poll_seconds: float = Field(60.0, gt=0.0, description="How often the scheduler checks its triggers.")
+
+    # Promotion gate: candidate vs the active adapter (or base) on the first gate_items dev items
+    gate_after_training: bool = Field(True, description="Run the promotion gate after each UI or scheduled training run.")
+    gate_items: int = Field(48, ge=1, description="Dev benchmark items the gate evaluates (the first N of agent/data/dev.jsonl).")
+    promotion_margin: float = Field(0.02, ge=0.0, le=1.0, description="Promote when candidate mean reward >= active mean reward - margin.")
+    auto_promote: bool = Field(True, description="Make a candidate active when it passes the gate (else the decision is only recorded).")
+
+    # A/B split of new conversations between the active adapter (arm A) and a candidate (arm B)
+    ab_candidate: str | None = Field(None, description="Adapter id served to arm B; None = no experiment. Admins change it in the Adapters tab.")
+    ab_share: float = Field(0.0, ge=0.0, le=1.0, description="Share of new conversations assigned to arm B.")
 
     @property
     def database(self) -> Path:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, ModelPath, Threads, fail, make_settings
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings
 
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
@@ -23,9 +24,12 @@ def train_command(
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
+    gate: Annotated[bool, typer.Option(help="Run the promotion gate: evaluate on the first gate_items dev items "
+                                            "against the active adapter, promote when it passes.")] = False,
     data_dir: DataDir = None,
     model: ModelPath = None,
     threads: Threads = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Train a LoRA adapter from the rated conversations in the log (reward-weighted fine-tuning)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -35,34 +39,60 @@ def train_command(
 
     from .jobs import TrainingFailed, run_training
 
-    settings = make_settings(data_dir=data_dir, model=model, threads=threads)
+    settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine)  # engine: --gate only
+    if activate and gate:
+        fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps).items() if v is not None}
     try:
         store = LogStore(settings.database)
     except DatabaseLocked as exc:
         fail(str(exc))
-    with store, Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                         TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task(f"training {method}", total=None, loss="-")
+    with store:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task(f"training {method}", total=None, loss="-")
 
-        def on_progress(event: dict) -> None:
-            if event.get("event") == "snapshot":
-                bar.console.print(f"snapshot: {event['n_conversations']} rated conversations")
-            elif event.get("event") in ("start", "progress"):
-                loss = event.get("loss")
-                bar.update(task, total=event["max_steps"], completed=event["step"],
-                           loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
+            def on_progress(event: dict) -> None:
+                if event.get("event") == "snapshot":
+                    bar.console.print(f"snapshot: {event['n_conversations']} rated conversations")
+                    if event.get("run_id"):
+                        store.set_training_run_trigger(event["run_id"], "cli")
+                elif event.get("event") in ("start", "progress"):
+                    loss = event.get("loss")
+                    bar.update(task, total=event["max_steps"], completed=event["step"],
+                               loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
 
-        try:
-            outcome = run_training(settings, store, method=method, overrides=overrides, on_progress=on_progress,
-                                   filters=SnapshotFilter(source=source, since=since, until=until))
-        except TrainingFailed as exc:
-            fail(str(exc))
+            try:
+                outcome = run_training(settings, store, method=method, overrides=overrides, on_progress=on_progress,
+                                       filters=SnapshotFilter(source=source, since=since, until=until))
+            except TrainingFailed as exc:
+                fail(str(exc))
         if activate:
-            store.activate_adapter(outcome.adapter_id)
-    typer.echo(f"adapter {outcome.adapter_id} registered ({'active' if activate else 'candidate'}): {outcome.path}")
-    typer.echo(f"metrics: {outcome.metrics}")
+            store.activate_adapter(outcome.adapter_id, kind="cli")
+        typer.echo(f"adapter {outcome.adapter_id} registered ({'active' if activate else 'candidate'}): {outcome.path}")
+        typer.echo(f"metrics: {outcome.metrics}")
+        if gate:
+            _gate(settings, store, outcome.adapter_id)
+
+
+def _gate(settings, store, adapter_id: str) -> None:
+    from agent.engine import EngineError
+    from agent.engine_factory import make_engine
+
+    from .promotion import PromotionError, run_gate
+
+    try:
+        engine = make_engine(settings)
+    except (EngineError, OSError, ImportError) as exc:
+        fail(f"cannot start an engine for the gate: {exc}", code=1)
+    try:
+        result = run_gate(settings, store, engine, adapter_id, promote=True, log=typer.echo)
+    except (PromotionError, EngineError) as exc:
+        fail(str(exc), code=1)
+    finally:
+        engine.close()
+    typer.echo(("promoted: " if result.promoted else "not promoted: ") + result.reason)
 
 
 @adapters_app.command("list")
@@ -102,7 +132,8 @@ def adapters_show(adapter_id: str, data_dir: DataDir = None) -> None:
 @adapters_app.command("activate")
 def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id, or 'base' for no adapter.")],
                       data_dir: DataDir = None) -> None:
-    """Serve this adapter for new conversations (the previous one is retired)."""
+    """Serve this adapter for new conversations (the previous one is retired). Needs the server stopped
+    (it holds the database); a running server's Adapters tab does the same without a restart."""
     from pathlib import Path
 
     from agent.engine import AdapterLoadError, validate_adapter_folder
@@ -112,10 +143,60 @@ def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id
     with LogStore(settings.database) as store:
         try:
             if adapter_id == "base":
-                store.activate_adapter(None)
+                store.activate_adapter(None, kind="cli")
             else:
                 validate_adapter_folder(Path(store.get_adapter(adapter_id).path))
-                store.activate_adapter(adapter_id)
+                store.activate_adapter(adapter_id, kind="cli")
         except (UnknownId, AdapterLoadError) as exc:
             fail(str(exc))
     typer.echo(f"active: {adapter_id}")
+
+
+@adapters_app.command("rollback")
+def adapters_rollback(data_dir: DataDir = None) -> None:
+    """Re-activate the adapter that was active before the current one (or the base model)."""
+    from learner.promotion import PromotionError, label, rollback
+    from logs_db.store import DatabaseLocked, LogStore
+
+    settings = make_settings(data_dir=data_dir)
+    try:
+        store = LogStore(settings.database)
+    except DatabaseLocked as exc:
+        fail(str(exc))
+    with store:
+        try:
+            current, target = rollback(store, None)
+        except PromotionError as exc:
+            fail(str(exc))
+    typer.echo(f"rolled back from {label(current)}; active: {label(target)}")
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | parquet")] = "jsonl",
+    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | simulated.")] = None,
+    since: Annotated[Optional[datetime], typer.Option(help="Only conversations started at or after this time.")] = None,
+    until: Annotated[Optional[datetime], typer.Option(help="Only conversations started before this time.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export the rated conversations as chat messages + reward (what TRL's trainers read directly)."""
+    from logs_db.export import FORMATS, export_chat
+    from logs_db.snapshot import SnapshotFilter
+    from logs_db.store import DatabaseLocked, LogStore
+
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    if source not in (None, "ui", "simulated"):
+        fail(f"--source must be ui or simulated, got {source!r}.")
+    settings = make_settings(data_dir=data_dir)
+    try:
+        store = LogStore(settings.database)
+    except DatabaseLocked as exc:
+        fail(str(exc))
+    with store:
+        try:
+            n = export_chat(store, out, fmt, SnapshotFilter(source=source, since=since, until=until),
+                            horizon=settings.max_clarifying_questions)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"{n} rated conversation(s) written to {out} ({fmt})")

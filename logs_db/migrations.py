@@ -88,6 +88,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "activations_and_promotions",
+        """
+        -- Every change of the active adapter (UI, gate, rollback, CLI): rollback walks this history.
+        CREATE TABLE activations (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            seq BIGINT NOT NULL,                -- order of activations (timestamps can tie)
+            adapter_id VARCHAR,                 -- NULL = base model
+            previous_id VARCHAR,                -- what was active before; NULL = base model
+            kind VARCHAR NOT NULL,              -- manual | gate | rollback | cli
+            user_id VARCHAR,
+            reason VARCHAR
+        );
+        -- The promotion gate's decisions: candidate vs the adapter active at the time, on the same items.
+        CREATE TABLE promotion_decisions (
+            id VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            candidate_id VARCHAR NOT NULL,
+            baseline_id VARCHAR,                -- NULL = base model
+            candidate_reward DOUBLE NOT NULL,
+            baseline_reward DOUBLE NOT NULL,
+            margin DOUBLE NOT NULL,
+            n_items INTEGER NOT NULL,
+            candidate_eval_id VARCHAR,
+            baseline_eval_id VARCHAR,
+            passed BOOLEAN NOT NULL,
+            promoted BOOLEAN NOT NULL,
+            reason VARCHAR,
+            user_id VARCHAR
+        );
+        ALTER TABLE training_runs ADD COLUMN trigger VARCHAR;   -- cli | ui | scheduler
+        """,
+    ),
 ]
 
 

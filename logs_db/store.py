@@ -24,6 +24,8 @@ ROLES = ("user", "assistant")
 TURN_KINDS = ("user", "ask", "answer")
 RATING_KINDS = ("thumbs", "stars")
 ADAPTER_STATUSES = ("candidate", "active", "retired")
+ACTIVATION_KINDS = ("manual", "gate", "rollback", "cli")
+TRAINING_TRIGGERS = ("cli", "ui", "scheduler")
 
 
 class LogError(ValueError):
@@ -365,20 +367,57 @@ class LogStore:
         self.get_adapter(adapter_id)
         self._cur.execute("UPDATE adapters SET eval_results = ? WHERE id = ?", [_json(results), adapter_id])
 
-    def activate_adapter(self, adapter_id: str | None) -> None:
-        """Make one adapter active (None = base model); the previous active one is retired."""
+    def activate_adapter(self, adapter_id: str | None, *, kind: str = "manual", user_id: str | None = None,
+                         reason: str | None = None) -> None:
+        """Make one adapter active (None = base model); the previous active one is retired.
+
+        The change is recorded in ``activations`` (same transaction), which is what rollback walks.
+        Activating what is already active changes and records nothing.
+        """
+        if kind not in ACTIVATION_KINDS:
+            raise LogError(f"Unknown activation kind {kind!r}.")
         if adapter_id is not None:
             self.get_adapter(adapter_id)
         cur = self._cur
         cur.execute("BEGIN TRANSACTION")
         try:
+            row = cur.execute("SELECT id FROM adapters WHERE status = 'active' ORDER BY created_at DESC LIMIT 1").fetchone()
+            previous = row[0] if row else None
+            if previous == adapter_id:  # already active: nothing changes, nothing to record (rollback stays sane)
+                cur.execute("COMMIT")
+                return
             cur.execute("UPDATE adapters SET status = 'retired' WHERE status = 'active'")
             if adapter_id is not None:
                 cur.execute("UPDATE adapters SET status = 'active' WHERE id = ?", [adapter_id])
+            cur.execute(
+                "INSERT INTO activations (id, seq, adapter_id, previous_id, kind, user_id, reason)"
+                " SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ? FROM activations",
+                [new_id(), adapter_id, previous, kind, user_id, reason],
+            )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def list_activations(self, limit: int = 50) -> list[dict]:
+        """Newest first."""
+        cur = self._cur.execute(
+            "SELECT id, created_at, seq, adapter_id, previous_id, kind, user_id, reason FROM activations"
+            " ORDER BY seq DESC LIMIT ?",
+            [limit],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def last_forward_activation(self, adapter_id: str | None) -> dict | None:
+        """The latest non-rollback activation that made `adapter_id` (None = base) active, or None."""
+        cur = self._cur.execute(
+            "SELECT id, created_at, seq, adapter_id, previous_id, kind, user_id, reason FROM activations"
+            " WHERE adapter_id IS NOT DISTINCT FROM ? AND kind <> 'rollback' ORDER BY seq DESC LIMIT 1",
+            [adapter_id],
+        )
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row)) if row else None
 
     # -- training and eval runs ----------------------------------------------
     def start_training_run(self, *, method: str, config: dict, snapshot_path: str | None = None,
@@ -403,7 +442,7 @@ class LogStore:
 
     def list_training_runs(self, limit: int = 20) -> list[dict]:
         cur = self._cur.execute(
-            "SELECT id, method, status, started_at, finished_at, adapter_id, n_conversations, error"
+            "SELECT id, method, status, started_at, finished_at, adapter_id, n_conversations, error, trigger"
             " FROM training_runs ORDER BY started_at DESC LIMIT ?",
             [limit],
         )
@@ -418,6 +457,77 @@ class LogStore:
             [rid, adapter_id, items_path, items_hash, n, _json(metrics)],
         )
         return rid
+
+
+    def list_eval_runs(self, adapter_id: str | None, items_hash: str, n: int, limit: int = 20) -> list[dict]:
+        """Eval runs of one adapter (None = base) on the same items file and size, newest first."""
+        cur = self._cur.execute(
+            "SELECT id, created_at, adapter_id, items_path, items_hash, n, metrics FROM eval_runs"
+            " WHERE adapter_id IS NOT DISTINCT FROM ? AND items_hash = ? AND n = ?"
+            " ORDER BY created_at DESC, id LIMIT ?",
+            [adapter_id, items_hash, n, limit],
+        )
+        names = [d[0] for d in cur.description]
+        return [{**dict(zip(names, row)), "metrics": _unjson(row[-1])} for row in cur.fetchall()]
+
+    def set_training_run_trigger(self, run_id: str, trigger: str) -> None:
+        if trigger not in TRAINING_TRIGGERS:
+            raise LogError(f"Unknown training trigger {trigger!r}.")
+        self._cur.execute("UPDATE training_runs SET trigger = ? WHERE id = ?", [trigger, run_id])
+
+    # -- scheduler ------------------------------------------------------------
+    def last_training_run_age_hours(self) -> float | None:
+        """Hours since the last training run started (any status), or None when there was none."""
+        (hours,) = self._cur.execute(
+            "SELECT (epoch(CAST(current_timestamp AS TIMESTAMP)) - epoch(max(started_at))) / 3600.0"
+            " FROM training_runs"
+        ).fetchone()
+        return hours
+
+    def count_rated_since_last_run(self, source: str | None = None) -> int:
+        """Conversations rated (or graded, for simulated ones) after the last training run started.
+
+        With no run yet, every rated conversation counts. `source` limits the count to one source.
+        """
+        (n,) = self._cur.execute(
+            """
+            WITH last_run AS (SELECT max(started_at) AS t FROM training_runs)
+            SELECT count(*) FROM conversations c, last_run
+            WHERE (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
+              AND ((c.reward IS NOT NULL AND (last_run.t IS NULL OR c.created_at >= last_run.t))
+                   OR EXISTS (SELECT 1 FROM ratings r
+                              WHERE r.conversation_id = c.id AND (last_run.t IS NULL OR r.created_at >= last_run.t)))
+            """,
+            [source, source],
+        ).fetchone()
+        return int(n)
+
+    # -- promotion decisions --------------------------------------------------
+    def add_promotion_decision(self, *, candidate_id: str, baseline_id: str | None, candidate_reward: float,
+                               baseline_reward: float, margin: float, n_items: int, passed: bool, promoted: bool,
+                               candidate_eval_id: str | None = None, baseline_eval_id: str | None = None,
+                               reason: str | None = None, user_id: str | None = None) -> str:
+        self.get_adapter(candidate_id)
+        did = new_id()
+        self._cur.execute(
+            "INSERT INTO promotion_decisions (id, candidate_id, baseline_id, candidate_reward, baseline_reward, margin,"
+            " n_items, candidate_eval_id, baseline_eval_id, passed, promoted, reason, user_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [did, candidate_id, baseline_id, float(candidate_reward), float(baseline_reward), float(margin),
+             int(n_items), candidate_eval_id, baseline_eval_id, bool(passed), bool(promoted), reason, user_id],
+        )
+        return did
+
+    def list_promotion_decisions(self, limit: int = 50, candidate_id: str | None = None) -> list[dict]:
+        """Newest first; optionally only one candidate's."""
+        cur = self._cur.execute(
+            "SELECT id, created_at, candidate_id, baseline_id, candidate_reward, baseline_reward, margin, n_items,"
+            " candidate_eval_id, baseline_eval_id, passed, promoted, reason, user_id FROM promotion_decisions"
+            " WHERE CAST(? AS VARCHAR) IS NULL OR candidate_id = ? ORDER BY created_at DESC, id LIMIT ?",
+            [candidate_id, candidate_id, limit],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def context_hash(context: str) -> str:

@@ -46,6 +46,8 @@ CSS = """
 #status p { margin: 0.25rem 0; }
 #status .error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 #send { align-self: stretch; }
+.error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.train-progress progress { height: 1rem; }
 """
 
 
@@ -237,9 +239,26 @@ class ChatHandlers:
         return info_status(f"{value} ★ recorded for the last answer. Thank you!"), gr.update(value=None), gr.update(value="")
 
 
-def build_app(settings: Settings, store: LogStore, service: ChatService) -> gr.Blocks:
-    """The whole UI. Launch with ``launch_kwargs()`` (theme and CSS live on launch() in Gradio 6)."""
+def build_app(settings: Settings, store: LogStore, service: ChatService, *, manager=None, scheduler=None,
+              access=None) -> gr.Blocks:
+    """The whole UI. Launch with ``launch_kwargs()`` (theme and CSS live on launch() in Gradio 6).
+
+    `manager` (ui.training_manager.TrainingManager) runs training and the promotion gate, `scheduler`
+    (learner.scheduler.Scheduler) is shown in the Training tab, `access` (ui.access.Access) decides
+    who may use the admin actions (everyone when no auth is configured).
+    """
+    from .access import Access
+    from .adapters_tab import AdaptersHandlers, build_adapters_tab
+    from .insights_tab import InsightsHandlers, build_insights_tab
+    from .training_manager import TrainingManager
+    from .training_tab import TrainingHandlers, build_training_tab
+
     h = ChatHandlers(settings, store, service)
+    access = access or Access.from_settings(settings)
+    manager = manager or TrainingManager(settings, store, getattr(service, "engine", None))
+    training_h = TrainingHandlers(settings, store, manager, scheduler, access)
+    adapters_h = AdaptersHandlers(settings, store, service, manager, access)
+    insights_h = InsightsHandlers(settings, store, access)
     private = dict(api_visibility="private")
 
     with gr.Blocks(title="clarify") as demo:
@@ -281,7 +300,12 @@ def build_app(settings: Settings, store: LogStore, service: ChatService) -> gr.B
                                                  elem_id="rating-comment")
                         rate = gr.Button("Rate last answer", elem_id="rate")
                         gr.Markdown(TRAINING_NOTE, elem_id="training-note")
-            # Training, Adapters and Insights tabs are added here later.
+            with gr.Tab("Training", id="training"):
+                training = build_training_tab(training_h)
+            with gr.Tab("Adapters", id="adapters") as adapters_tab:
+                adapters = build_adapters_tab(adapters_h)
+            with gr.Tab("Insights", id="insights") as insights_tab:
+                insights = build_insights_tab(insights_h)
 
         send_io = dict(fn=h.send, inputs=[message, notes, session],
                        outputs=[message, send, chatbot, session, status],
@@ -295,6 +319,13 @@ def build_app(settings: Settings, store: LogStore, service: ChatService) -> gr.B
         chatbot.like(h.like, inputs=[session], outputs=[status], show_progress="hidden", **private)
         rate.click(h.rate_last, inputs=[session, stars, comment], outputs=[status, stars, comment],
                    show_progress="hidden", **private)
+
+        # A page (re)load picks up a training run in progress; the other tabs read the log when opened.
+        demo.load(training["load_fn"], outputs=training["load_outputs"], show_progress="hidden", **private)
+        adapters_tab.select(adapters["refresh_fn"], outputs=adapters["refresh_outputs"], show_progress="hidden",
+                            **private)
+        insights_tab.select(insights["refresh_fn"], inputs=insights["refresh_inputs"],
+                            outputs=insights["refresh_outputs"], show_progress="hidden", **private)
 
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
     return demo

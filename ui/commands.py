@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings
+from ui.access import Access, parse_auth  # noqa: F401  (parse_auth: re-exported for callers of this module)
 
 Host = Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1). "
                                              "A non-loopback host requires --auth. Env: CLARIFY_HOST.")]
@@ -24,19 +25,9 @@ Port = Annotated[Optional[int], typer.Option("--port", help="Port (default 7860)
 Auth = Annotated[Optional[str], typer.Option(
     "--auth", help="Comma-separated user:password pairs allowed to chat and rate. Prefer the env var "
                    "CLARIFY_AUTH (command lines are visible to other local users).")]
-
-
-def parse_auth(spec: str | None) -> list[tuple[str, str]]:
-    """'alice:pw1,bob:pw2' -> [('alice', 'pw1'), ('bob', 'pw2')]; ValueError with a clear message."""
-    if spec is None or not spec.strip():
-        return []
-    pairs = []
-    for item in spec.split(","):
-        user, sep, password = item.strip().partition(":")
-        if not sep or not user.strip() or not password:
-            raise ValueError("--auth must be comma-separated user:password pairs, e.g. alice:s3cret,bob:pa55")
-        pairs.append((user.strip(), password))
-    return pairs
+AdminAuth = Annotated[Optional[str], typer.Option(
+    "--admin-auth", help="Comma-separated admin:password pairs allowed to train, promote, roll back, set the A/B "
+                         "split and export (they can chat too). Prefer the env var CLARIFY_ADMIN_AUTH.")]
 
 
 def is_loopback(host: str) -> bool:
@@ -82,15 +73,16 @@ def serve_command(
     vllm_url: VllmUrl = None,
     threads: Threads = None,
     auth: Auth = None,
+    admin_auth: AdminAuth = None,
 ) -> None:
     """Serve the chat UI (default http://127.0.0.1:7860). Every turn and rating is logged to DuckDB."""
     settings = make_settings(host=host, port=port, data_dir=data_dir, model=model, engine=engine,
-                             vllm_url=vllm_url, threads=threads, auth=auth)
+                             vllm_url=vllm_url, threads=threads, auth=auth, admin_auth=admin_auth)
     try:
-        credentials = parse_auth(settings.auth)
+        access = Access.from_settings(settings)
     except ValueError as exc:
         fail(str(exc))
-    if not credentials and not is_loopback(settings.host):
+    if not access.configured and not is_loopback(settings.host):
         fail(f"refusing to serve on {settings.host} without authentication: anyone who can reach it could "
              "chat and rate. Pass --auth user:password (or set CLARIFY_AUTH), or use --host 127.0.0.1.")
     try:
@@ -105,7 +97,7 @@ def serve_command(
     from agent.chat_service import ChatService
     from agent.engine import EngineError, GenerationParams
     from clarify.model_store import ModelNotFound
-    from logs_db.store import DatabaseLocked, LogStore
+    from logs_db.store import DatabaseLocked, LogError, LogStore
 
     with ExitStack() as cleanup:
         try:
@@ -134,13 +126,27 @@ def serve_command(
             max_message_chars=settings.max_message_chars,
             max_context_chars=settings.max_context_chars,
         )
+        if settings.ab_candidate is not None:
+            try:
+                service.set_ab(settings.ab_candidate, settings.ab_share)
+            except (LogError, EngineError) as exc:
+                typer.secho(f"Warning: no A/B split: {exc}", fg=typer.colors.YELLOW, err=True)
 
+        from learner.scheduler import Scheduler
         from ui.app import build_app, launch_kwargs
+        from ui.training_manager import TrainingManager
 
-        demo = build_app(settings, store, service)
+        manager = TrainingManager(settings, store, eng)
+        cleanup.callback(manager.shutdown)   # runs before the engine and the store close
+        scheduler = Scheduler(settings, store, manager)
+        scheduler.start()
+        cleanup.callback(scheduler.stop)
+
+        demo = build_app(settings, store, service, manager=manager, scheduler=scheduler, access=access)
         try:
-            demo.launch(server_name=settings.host, server_port=settings.port, auth=credentials or None,
-                        auth_message="clarify: sign in to chat." if credentials else None,
+            demo.launch(server_name=settings.host, server_port=settings.port,
+                        auth=access.check_password if access.configured else None,
+                        auth_message="clarify: sign in to chat." if access.configured else None,
                         prevent_thread_lock=True, quiet=True, inbrowser=False, share=False, **launch_kwargs())
         except OSError as exc:
             fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")

@@ -1,0 +1,87 @@
+"""Export the rated conversations in the chat-messages form TRL (and `datasets`) read directly.
+
+One record per rated conversation, the same conversations and rewards as the
+trainer's snapshot (``logs_db.snapshot.SNAPSHOT_SQL``)::
+
+    {"messages": [{"role": "system", "content": <agent.policy.build_prompt's system prompt>},
+                  {"role": "user", "content": ...}, {"role": "assistant", "content": ...}, ...],
+     "reward": 0.75, "conversation_id": "...", "context_key": "...", "source": "ui"}
+
+The system message is the prompt of the conversation's first agent turn (the
+reference notes included). After ``max_clarifying_questions`` questions the
+server appends a "do not ask again" sentence to the system prompt for the next
+turn; the learner rebuilds those per-turn prompts itself (learner/examples.py).
+
+Files are written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from agent.policy import build_prompt
+
+from .snapshot import SNAPSHOT_SQL, SnapshotFilter
+from .store import LogStore
+
+FORMATS = ("jsonl", "parquet")
+
+SCHEMA = pa.schema([
+    ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+    ("reward", pa.float64()),
+    ("conversation_id", pa.string()),
+    ("context_key", pa.string()),
+    ("source", pa.string()),
+])
+
+
+def _params(f: SnapshotFilter) -> list:
+    # The order of SNAPSHOT_SQL's placeholders (the trainer's snapshot uses the same query).
+    return [f.source, f.source, f.since, f.since, f.until, f.until, f.by_adapter, f.adapter_id]
+
+
+def chat_records(store: LogStore, filters: SnapshotFilter = SnapshotFilter(), *, horizon: int = 1) -> list[dict]:
+    rows = store.query_arrow(SNAPSHOT_SQL, _params(filters)).to_pylist()
+    records = []
+    for r in rows:
+        system = build_prompt(r["context"], [], horizon)[0]
+        records.append({
+            "messages": [{"role": "system", "content": system["content"]}]
+                        + [{"role": m["role"], "content": m["content"]} for m in r["messages"]],
+            "reward": float(r["reward"]),
+            "conversation_id": r["conversation_id"],
+            "context_key": r["context_key"],
+            "source": r["source"],
+        })
+    return records
+
+
+def export_chat(store: LogStore, out: str | Path, fmt: Literal["jsonl", "parquet"] = "jsonl",
+                filters: SnapshotFilter = SnapshotFilter(), *, horizon: int = 1) -> int:
+    """Write the records to `out`; returns how many were written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; use jsonl or parquet.")
+    records = chat_records(store, filters, horizon=horizon)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
+    try:
+        if fmt == "jsonl":
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for rec in records:
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        else:
+            os.close(fd)
+            pq.write_table(pa.Table.from_pylist(records, schema=SCHEMA), tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(records)

@@ -1,0 +1,127 @@
+"""Read-only queries behind the Insights tab. Each is a constant SQL string; values travel as bound parameters.
+
+A conversation's reward is the one the learner trains on (logs_db/snapshot.py):
+the grader's for simulated conversations, else the last rating of the final
+agent reply (thumbs 1/0, stars (s-1)/4). Unrated conversations have none.
+
+Every function returns a pandas DataFrame (what gr.LinePlot / gr.BarPlot take),
+with the same columns whether or not there is data.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .store import LogStore
+
+SOURCES = ("ui", "simulated")
+
+# Rated conversations with their reward, optionally of one source (?, ? = source, source).
+_RATED = """
+WITH final_turn AS (
+    SELECT conversation_id, arg_max(id, idx) AS turn_id
+    FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
+),
+last_rating AS (
+    SELECT r.conversation_id, arg_max(r.reward, r.created_at) AS reward
+    FROM ratings r JOIN final_turn f ON r.turn_id = f.turn_id GROUP BY r.conversation_id
+),
+rated AS (
+    SELECT c.id, c.source, c.adapter_id, c.arm, c.created_at, coalesce(c.reward, lr.reward) AS reward
+    FROM conversations c LEFT JOIN last_rating lr ON lr.conversation_id = c.id
+    WHERE coalesce(c.reward, lr.reward) IS NOT NULL
+      AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
+)
+"""
+
+REWARD_PER_DAY_SQL = _RATED + """
+SELECT CAST(date_trunc('day', created_at) AS TIMESTAMP) AS day, source,
+       avg(reward) AS mean_reward, count(*) AS conversations
+FROM rated GROUP BY ALL ORDER BY day, source
+"""
+
+REWARD_PER_ADAPTER_SQL = _RATED + """
+SELECT coalesce(adapter_id, 'base') AS adapter, source, avg(reward) AS mean_reward, count(*) AS conversations,
+       min(created_at) AS first_seen
+FROM rated GROUP BY ALL ORDER BY first_seen, adapter, source
+"""
+
+# Share of conversations whose first agent turn is a clarifying question (kind 'ask').
+ASK_RATE_PER_DAY_SQL = """
+WITH first_agent AS (
+    SELECT conversation_id, arg_min(kind, idx) AS kind
+    FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
+)
+SELECT CAST(date_trunc('day', c.created_at) AS TIMESTAMP) AS day, c.source,
+       avg(CASE WHEN f.kind = 'ask' THEN 1.0 ELSE 0.0 END) AS ask_rate, count(*) AS conversations
+FROM conversations c JOIN first_agent f ON f.conversation_id = c.id
+WHERE CAST(? AS VARCHAR) IS NULL OR c.source = ?
+GROUP BY ALL ORDER BY day, c.source
+"""
+
+RATINGS_PER_DAY_SQL = """
+SELECT CAST(date_trunc('day', r.created_at) AS TIMESTAMP) AS day, r.kind, count(*) AS ratings
+FROM ratings r JOIN conversations c ON c.id = r.conversation_id
+WHERE CAST(? AS VARCHAR) IS NULL OR c.source = ?
+GROUP BY ALL ORDER BY day, r.kind
+"""
+
+# The latest evaluation of each adapter (base included) per items file and size.
+EVAL_PER_ADAPTER_SQL = """
+SELECT coalesce(adapter_id, 'base') AS adapter,
+       regexp_extract(items_path, '[^/]*$') || ' (n=' || CAST(n AS VARCHAR) || ')' AS items,
+       CAST(json_extract_string(arg_max(metrics, created_at), '$.mean_reward') AS DOUBLE) AS mean_reward,
+       CAST(json_extract_string(arg_max(metrics, created_at), '$.accuracy') AS DOUBLE) AS accuracy,
+       CAST(json_extract_string(arg_max(metrics, created_at), '$.ask_rate_ambiguous') AS DOUBLE) AS ask_rate_ambiguous,
+       max(created_at) AS evaluated_at
+FROM eval_runs GROUP BY adapter_id, items_path, n ORDER BY evaluated_at
+"""
+
+# Per A/B arm (and the adapter it served): mean rating reward, count, and a normal-approximation 95% CI.
+ARMS_SQL = _RATED + """
+SELECT arm, coalesce(adapter_id, 'base') AS adapter, count(*) AS conversations, avg(reward) AS mean_reward,
+       avg(reward) - 1.96 * stddev_samp(reward) / sqrt(count(*)) AS ci95_low,
+       avg(reward) + 1.96 * stddev_samp(reward) / sqrt(count(*)) AS ci95_high
+FROM rated WHERE arm IS NOT NULL GROUP BY ALL ORDER BY arm, adapter
+"""
+
+
+def _source(source: str | None) -> str | None:
+    if source in (None, "", "all"):
+        return None
+    if source not in SOURCES:
+        raise ValueError(f"Unknown source {source!r}; use all, ui or simulated.")
+    return source
+
+
+def _frame(store: LogStore, sql: str, params: list) -> pd.DataFrame:
+    return store.query_arrow(sql, params).to_pandas()
+
+
+def reward_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    s = _source(source)
+    return _frame(store, REWARD_PER_DAY_SQL, [s, s])
+
+
+def reward_per_adapter(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    s = _source(source)
+    return _frame(store, REWARD_PER_ADAPTER_SQL, [s, s])
+
+
+def ask_rate_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    s = _source(source)
+    return _frame(store, ASK_RATE_PER_DAY_SQL, [s, s])
+
+
+def ratings_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    s = _source(source)
+    return _frame(store, RATINGS_PER_DAY_SQL, [s, s])
+
+
+def eval_per_adapter(store: LogStore) -> pd.DataFrame:
+    return _frame(store, EVAL_PER_ADAPTER_SQL, [])
+
+
+def arms(store: LogStore) -> pd.DataFrame:
+    """A/B arms of UI conversations (rated ones only). The CI is empty for fewer than 2 conversations."""
+    return _frame(store, ARMS_SQL, [None, None])

@@ -1,0 +1,175 @@
+"""Insights queries, the chat-messages export (and `clarify export`), and the activation log, on real DuckDB files."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from agent.policy import build_prompt
+from logs_db import insights
+from logs_db.export import export_chat
+from logs_db.snapshot import SnapshotFilter
+from logs_db.store import LogError, LogStore
+
+NOTES = "The Harbor branch espresso costs $3. The Station branch espresso costs $4."
+
+
+def ui_conversation(store, *, ask: bool, ratings: list[tuple[str, float]], adapter_id=None, arm=None) -> str:
+    cid = store.new_conversation(source="ui", context=NOTES, adapter_id=adapter_id, arm=arm)
+    store.add_turn(cid, role="user", kind="user", text="How much is an espresso?")
+    if ask:
+        store.add_turn(cid, role="assistant", kind="ask", text="Which branch, Harbor or Station?")
+        store.add_turn(cid, role="user", kind="user", text="Harbor.")
+    tid = store.add_turn(cid, role="assistant", kind="answer", text="An espresso costs $3 at Harbor.")
+    for kind, value in ratings:
+        store.add_rating(tid, kind=kind, value=value)
+    return cid
+
+
+def simulated(store, reward: float) -> str:
+    cid = store.new_conversation(source="simulated", context=NOTES, context_key="espresso-item")
+    store.add_turn(cid, role="user", kind="user", text="How much is an espresso?")
+    store.add_turn(cid, role="assistant", kind="answer", text="$4.")
+    store.set_conversation_reward(cid, reward)
+    return cid
+
+
+@pytest.fixture
+def seeded(store):
+    ids = {
+        "up": ui_conversation(store, ask=True, ratings=[("thumbs", 0), ("thumbs", 1)]),   # last rating wins: 1.0
+        "stars": ui_conversation(store, ask=False, ratings=[("stars", 4)], adapter_id=None),  # 0.75
+        "unrated": ui_conversation(store, ask=True, ratings=[]),
+        "sim": simulated(store, 0.25),
+    }
+    store.register_adapter(adapter_id="cand", method="swift", path="/nonexistent")
+    for value, arm, adapter in ((1, "A", None), (0, "A", None), (1, "B", "cand"), (1, "B", "cand"),
+                                (0, "B", "cand"), (1, "B", "cand")):
+        ui_conversation(store, ask=False, ratings=[("thumbs", value)], adapter_id=adapter, arm=arm)
+    return ids
+
+
+def test_reward_ask_rate_and_ratings(store, seeded):
+    per_day = insights.reward_per_day(store)
+    assert list(per_day.columns) == ["day", "source", "mean_reward", "conversations"]
+    by_source = per_day.set_index("source")
+    assert by_source.loc["ui", "conversations"] == 8                     # the unrated one is not there
+    assert by_source.loc["ui", "mean_reward"] == pytest.approx((1.0 + 0.75 + 1 + 0 + 1 + 1 + 0 + 1) / 8)
+    assert by_source.loc["simulated", "mean_reward"] == pytest.approx(0.25)
+    assert list(insights.reward_per_day(store, "simulated")["source"]) == ["simulated"]
+
+    per_adapter = insights.reward_per_adapter(store, "ui").set_index("adapter")
+    assert per_adapter.loc["cand", "conversations"] == 4 and per_adapter.loc["cand", "mean_reward"] == 0.75
+    assert per_adapter.loc["base", "conversations"] == 4
+
+    ask = insights.ask_rate_per_day(store, "ui")
+    assert ask["conversations"].sum() == 9 and ask["ask_rate"].iloc[0] == pytest.approx(2 / 9)
+
+    ratings = insights.ratings_per_day(store).set_index("kind")
+    assert ratings.loc["thumbs", "ratings"] == 8 and ratings.loc["stars", "ratings"] == 1
+    assert insights.ratings_per_day(store, "simulated").empty
+
+    with pytest.raises(ValueError, match="Unknown source"):
+        insights.reward_per_day(store, "x'; DROP TABLE conversations; --")
+
+
+def test_arms_with_counts_and_a_95_ci(store, seeded):
+    arms = insights.arms(store).set_index("arm")
+    assert list(arms.index) == ["A", "B"]
+    assert arms.loc["A", "adapter"] == "base" and arms.loc["B", "adapter"] == "cand"
+    b = arms.loc["B"]
+    assert b["conversations"] == 4 and b["mean_reward"] == 0.75
+    half = 1.96 * 0.5 / 2                          # sd of [1, 1, 0, 1] is 0.5, n = 4
+    assert b["ci95_low"] == pytest.approx(0.75 - half) and b["ci95_high"] == pytest.approx(0.75 + half)
+
+
+def test_eval_per_adapter_keeps_the_latest_run(store):
+    store.add_eval_run(adapter_id=None, items_path="/x/dev.jsonl", items_hash="h", n=2, metrics={"mean_reward": 0.4})
+    store.add_eval_run(adapter_id=None, items_path="/x/dev.jsonl", items_hash="h", n=2, metrics={"mean_reward": 0.5})
+    store.register_adapter(adapter_id="a1", method="swift", path="/x")
+    store.add_eval_run(adapter_id="a1", items_path="/x/dev.jsonl", items_hash="h", n=2,
+                       metrics={"mean_reward": 0.7, "accuracy": 0.5})
+    df = insights.eval_per_adapter(store).set_index("adapter")
+    assert df.loc["base", "mean_reward"] == 0.5 and df.loc["a1", "mean_reward"] == 0.7
+    assert df.loc["a1", "items"] == "dev.jsonl (n=2)" and df.loc["a1", "accuracy"] == 0.5
+
+
+def test_export_jsonl_and_parquet_in_chat_form(store, seeded, tmp_path):
+    out = tmp_path / "rated.jsonl"
+    assert export_chat(store, out, "jsonl", SnapshotFilter(source="ui"), horizon=1) == 8
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    first = next(r for r in records if r["conversation_id"] == seeded["up"])
+    assert set(first) == {"messages", "reward", "conversation_id", "context_key", "source"}
+    assert first["reward"] == 1.0 and first["source"] == "ui"
+    assert first["messages"][0] == {"role": "system", "content": build_prompt(NOTES, [], 1)[0]["content"]}
+    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant", "user", "assistant"]
+    assert first["messages"][2]["content"] == "Which branch, Harbor or Station?"
+    assert seeded["unrated"] not in {r["conversation_id"] for r in records}
+
+    pq_out = tmp_path / "all.parquet"
+    assert export_chat(store, pq_out, "parquet") == 9
+    table = pq.read_table(pq_out)
+    assert table.column_names == ["messages", "reward", "conversation_id", "context_key", "source"]
+    sim = next(r for r in table.to_pylist() if r["source"] == "simulated")
+    assert sim["reward"] == 0.25 and sim["context_key"] == "espresso-item"
+
+    # TRL's own check for the conversational format, and `datasets` reading the files as they are.
+    from datasets import Dataset
+    from trl.data_utils import is_conversational
+
+    assert all(is_conversational(r) for r in records)
+    assert Dataset.from_json(str(out)).num_rows == 8
+    assert Dataset.from_parquet(str(pq_out))[0]["messages"][0]["role"] == "system"
+
+    empty = tmp_path / "empty.parquet"
+    assert export_chat(store, empty, "parquet", SnapshotFilter(source="ui", adapter_id="x", by_adapter=True)) == 0
+    assert pq.read_table(empty).num_rows == 0
+
+
+def test_export_applies_the_chat_template(store, seeded, tmp_path, model_path):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "rated.jsonl"
+    export_chat(store, out, "jsonl")
+    record = json.loads(out.read_text().splitlines()[0])
+    text = AutoTokenizer.from_pretrained(model_path).apply_chat_template(record["messages"], tokenize=False)
+    assert "Reference notes:" in text and "<|im_start|>assistant" in text
+
+
+def test_export_command(tmp_path):
+    data = tmp_path / "data"
+    with LogStore(data / "clarify.duckdb") as store:
+        ui_conversation(store, ask=False, ratings=[("thumbs", 1)])
+        simulated(store, 0.5)
+    from clarify.cli import app
+
+    out = tmp_path / "out" / "x.jsonl"
+    result = CliRunner().invoke(app, ["export", "--format", "jsonl", "--out", str(out), "--source", "simulated",
+                                      "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "1 rated conversation(s) written" in result.output
+    assert json.loads(out.read_text())["source"] == "simulated"
+    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(out), "--data-dir", str(data)])
+    assert bad.exit_code == 2 and "--format must be one of jsonl, parquet" in bad.output
+
+
+def test_activation_log_and_training_trigger(store):
+    store.register_adapter(adapter_id="a1", method="swift", path="/x")
+    store.activate_adapter("a1", kind="gate", user_id="root", reason="passed")
+    store.activate_adapter(None, kind="rollback")
+    latest, first = store.list_activations()
+    assert (first["adapter_id"], first["previous_id"], first["kind"], first["user_id"]) == ("a1", None, "gate", "root")
+    assert (latest["adapter_id"], latest["previous_id"], latest["kind"]) == (None, "a1", "rollback")
+    assert latest["seq"] == first["seq"] + 1
+    assert store.last_forward_activation("a1")["id"] == first["id"]
+    assert store.last_forward_activation(None) is None          # the only base activation was a rollback
+    with pytest.raises(LogError, match="Unknown activation kind"):
+        store.activate_adapter("a1", kind="magic")
+    run = store.start_training_run(method="swift", config={})
+    store.set_training_run_trigger(run, "scheduler")
+    assert store.list_training_runs()[0]["trigger"] == "scheduler"
+    with pytest.raises(LogError):
+        store.set_training_run_trigger(run, "cron")

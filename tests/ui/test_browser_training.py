@@ -1,0 +1,233 @@
+"""The loop closed in a real browser: train from the Training tab, promote in the Adapters tab, chat with it.
+
+`clarify serve` runs as a subprocess on a tmp data dir that was seeded (before the
+server started, through LogStore) with rated conversations: two per context, one
+that asks and is rated well, one that guesses and is rated badly. Debian chromium,
+driven by playwright, starts a 2-step training run (the Training tab's max-steps
+field), reloads the page mid-run, sees progress reach 100% and "succeeded", finds
+the new adapter in the Adapters tab, promotes it, and chats. The DuckDB file is
+then read after the server released it: the reply is logged with that adapter.
+
+The promotion gate runs after training on 2 dev items (CLARIFY_GATE_ITEMS=2) with
+auto-promotion off (CLARIFY_AUTO_PROMOTE=false), so the promotion is the manual one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from logs_db.store import LogStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CLARIFY = Path(sys.executable).with_name("clarify")
+START_TIMEOUT = 120
+TRAIN_TIMEOUT_MS = 240_000
+REPLY_TIMEOUT_MS = 120_000
+QUESTION = "How much is a large latte?"
+
+CONTEXTS = [
+    ("Georgia is a country in the Caucasus; its capital is Tbilisi. Georgia is also a US state; its capital is Atlanta.",
+     "What is the capital of Georgia?", "Do you mean the country or the US state?", "The country.",
+     "The capital of Georgia is Tbilisi.", "The capital of Georgia is Atlanta."),
+    ("Paris is the capital of France. Paris is also a city in Texas, founded in 1844.",
+     "When was Paris founded?", "Do you mean Paris in France or Paris, Texas?", "Paris, Texas.",
+     "Paris, Texas was founded in 1844.", "Paris was founded in the 3rd century BC."),
+    ("The Harbor branch opens at 7 am. The Station branch opens at 6 am.",
+     "When do you open?", "Which branch: Harbor or Station?", "Station.",
+     "The Station branch opens at 6 am.", "We open at 7 am."),
+]
+
+
+def seed(db: Path) -> int:
+    """Six rated UI conversations in three shared contexts (stars 5 for asking, 1-2 for guessing)."""
+    n = 0
+    with LogStore(db) as store:
+        for k, (notes, question, ask, clarification, good, bad) in enumerate(CONTEXTS):
+            cid = store.new_conversation(source="ui", context=notes, context_key=f"ctx-{k}")
+            store.add_turn(cid, role="user", kind="user", text=question)
+            store.add_turn(cid, role="assistant", kind="ask", text=ask)
+            store.add_turn(cid, role="user", kind="user", text=clarification)
+            store.add_rating(store.add_turn(cid, role="assistant", kind="answer", text=good), kind="stars", value=5)
+            cid = store.new_conversation(source="ui", context=notes, context_key=f"ctx-{k}")
+            store.add_turn(cid, role="user", kind="user", text=question)
+            tid = store.add_turn(cid, role="assistant", kind="answer", text=bad)
+            store.add_rating(tid, kind="stars", value=1 + k % 2)
+            n += 2
+    return n
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, model_path):
+    if not CLARIFY.exists():
+        pytest.fail(f"{CLARIFY} is missing: run `make install`")
+    data = tmp_path / "data"
+    db = data / "clarify.duckdb"
+    assert seed(db) == 6
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFY_")}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               CLARIFY_MAX_NEW_TOKENS="32", CLARIFY_GATE_ITEMS="2", CLARIFY_AUTO_PROMOTE="false")
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with open(out, "w") as out_f, open(err, "w") as err_f:
+        proc = subprocess.Popen(
+            [str(CLARIFY), "serve", "--port", str(port), "--data-dir", str(data), "--model", str(model_path),
+             "--engine", "transformers", "--threads", "1"],
+            stdout=out_f, stderr=err_f, env=env, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}/"
+    logs = lambda: f"--- stdout\n{out.read_text()}\n--- stderr\n{err.read_text()[-4000:]}"  # noqa: E731
+
+    def stop() -> int:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                pytest.fail("clarify serve did not stop within 60 s of SIGTERM\n" + logs())
+        return proc.returncode
+
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"clarify serve exited with {proc.returncode}\n" + logs())
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"clarify serve did not answer on {url} within {START_TIMEOUT} s\n" + logs())
+            time.sleep(0.5)
+        yield dict(url=url, db=db, stop=stop, logs=logs)
+    finally:
+        stop()
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian chromium; never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def wait_text(page, selector: str, text: str, timeout_ms: int = 30_000) -> str:
+    page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+                           arg=[selector, text], timeout=timeout_ms)
+    return page.locator(selector).inner_text()
+
+
+def wait_value(page, selector: str, text: str, timeout_ms: int = 30_000) -> str:
+    """For textareas (their text is not in innerText)."""
+    page.wait_for_function("([s, t]) => (document.querySelector(s)?.value || '').includes(t)",
+                           arg=[selector, text], timeout=timeout_ms)
+    return page.locator(selector).input_value()
+
+
+def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
+    started = time.monotonic()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server["url"])
+    page.locator("#message textarea").wait_for(timeout=60_000)
+
+    # Training tab: a 2-step run on everything rated.
+    page.get_by_role("tab", name="Training").click()
+    steps = page.locator("#train-max-steps input")
+    steps.fill("2")
+    page.click("#train-start")
+    wait_text(page, "#train-message", "Training started")
+    wait_value(page, "#train-log textarea", "snapshot: 6 rated conversation(s)", timeout_ms=60_000)
+
+    # A reload mid-run: the page picks the run up again (the server owns it, the timer polls it).
+    page.reload()
+    page.locator("#message textarea").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Training").click()
+    page.wait_for_function(
+        "() => /\\b(succeeded|failed|cancelled)\\b/.test(document.querySelector('#train-progress')?.innerText || '')",
+        timeout=TRAIN_TIMEOUT_MS)
+    progress = page.locator("#train-progress").inner_text()
+    log = page.locator("#train-log textarea").input_value()
+    assert progress.strip().startswith("succeeded"), f"{progress}\n{log}"
+    assert "step 2/2 (100%)" in progress, progress
+    adapter_id = re.search(r"adapter (swift-\S+)", progress).group(1)
+    assert "gate:" in progress and "auto-promotion is off" in progress
+    assert "training: 2 step(s)" in log and f"adapter {adapter_id} registered as a candidate" in log
+    print(f"training + gate seen in the browser after {time.monotonic() - started:.0f} s")
+    page.screenshot(path=str(tmp_path / "training-tab.png"), full_page=True)
+
+    # Adapters tab: the new candidate is listed and preselected; promote it.
+    page.get_by_role("tab", name="Adapters").click()
+    wait_text(page, "#adapters-table", adapter_id)
+    assert "Active: base model" in page.locator("#active-adapter").inner_text()
+    page.click("#adapter-promote")
+    wait_text(page, "#adapters-message", f"{adapter_id} is now active")
+    wait_text(page, "#active-adapter", f"Active: {adapter_id}")
+
+    # Chat: a new conversation uses the promoted adapter, no restart.
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#message textarea").fill(QUESTION)
+    page.click("#send")
+    wait_text(page, "#status", "Rate this reply", timeout_ms=REPLY_TIMEOUT_MS)
+    reply = page.locator('[data-testid="bot"]').last.inner_text().strip()
+    assert reply
+    shot = os.environ.get("CLARIFY_UI_SCREENSHOT_TRAINING") or str(tmp_path / "adapters-tab.png")
+    page.get_by_role("tab", name="Adapters").click()
+    wait_text(page, "#active-adapter", f"Active: {adapter_id}")
+    page.screenshot(path=shot, full_page=True)
+
+    # Insights: the seeded ratings and the gate's evaluations are plotted.
+    page.get_by_role("tab", name="Insights").click()
+    wait_text(page, "#insights-message", "6 rated conversation(s) (all)")
+    page.screenshot(path=str(tmp_path / "insights-tab.png"), full_page=True)
+    page.close()
+
+    assert server["stop"]() == 0, server["logs"]()
+    with duckdb.connect(str(server["db"]), read_only=True) as con:
+        assert con.execute("SELECT status, trigger, adapter_id FROM training_runs").fetchall() == [
+            ("succeeded", "ui", adapter_id)]
+        assert con.execute("SELECT status FROM adapters WHERE id = ?", [adapter_id]).fetchone() == ("active",)
+        assert con.execute("SELECT adapter_id, previous_id, kind FROM activations").fetchall() == [
+            (adapter_id, None, "manual")]
+        [(passed, promoted, n_items)] = con.execute(
+            "SELECT passed, promoted, n_items FROM promotion_decisions WHERE candidate_id = ?", [adapter_id]).fetchall()
+        assert not promoted and n_items == 2
+        [(cid, conv_adapter)] = con.execute(
+            "SELECT id, adapter_id FROM conversations WHERE id NOT IN "
+            "(SELECT conversation_id FROM ratings)").fetchall()
+        assert conv_adapter == adapter_id
+        turns = con.execute("SELECT role, text, adapter_id, status FROM turns WHERE conversation_id = ? ORDER BY idx",
+                            [cid]).fetchall()
+        assert turns[0][:2] == ("user", QUESTION)
+        assert turns[1][0] == "assistant" and turns[1][2] == adapter_id and turns[1][3] == "ok"
+        assert re.sub(r"\s+", " ", turns[1][1]).strip() == re.sub(r"\s+", " ", reply).strip()
+    print(f"browser test: {time.monotonic() - started:.0f} s")

@@ -1,0 +1,220 @@
+"""The Training tab: start / cancel a training run, watch its progress and log, see the scheduler.
+
+The run lives in the server's ``TrainingManager`` (one at a time, for every
+session); the browser polls its state with a gr.Timer that is switched on when a
+run starts (or when a page loads while one runs) and off when it ends, so a page
+reload or a second browser sees the same run. Start and Cancel are admin actions,
+checked inside the handlers.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+
+import gradio as gr
+import pandas as pd
+
+from clarify.settings import Settings
+from learner.scheduler import Scheduler
+from learner.train_adapter import METHODS
+from logs_db.snapshot import SnapshotFilter
+from logs_db.store import LogStore
+
+from .access import Access
+from .training_manager import JobRefused, JobStatus, TrainingManager
+
+POLL_SECONDS = 1.0     # while a run is in progress
+WATCH_SECONDS = 10.0   # otherwise: notice a run started by another session or by the scheduler
+SOURCES = ("all", "ui", "simulated")
+RUN_COLUMNS = ["started", "method", "trigger", "status", "conversations", "adapter", "error"]
+
+
+def _esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_html(job: JobStatus | None) -> str:
+    """The progress block: bar, status, step/max_steps (%), loss, elapsed, ETA, the adapter and the gate."""
+    if job is None:
+        return '<div class="train-progress">No training run since the server started.</div>'
+    pct = job.percent
+    if pct is not None:
+        bar = f'<progress max="100" value="{pct:.0f}" style="width:100%"></progress>'
+    else:
+        bar = '<progress style="width:100%"></progress>' if job.running else ""
+    what = "training run" if job.kind == "train" else "promotion gate"
+    head = [f"<b>{_esc(job.status)}</b>", _esc(f"{what}" + (f" ({job.method})" if job.method else ""))]
+    if job.running:
+        head.append(_esc(f"phase: {job.phase}"))
+    if job.max_steps:
+        head.append(_esc(f"step {job.step}/{job.max_steps} ({pct:.0f}%)"))
+    if job.loss is not None:
+        head.append(_esc(f"loss {job.loss:.4f}"))
+    head.append(_esc(f"elapsed {fmt_seconds(job.elapsed)}"))
+    if job.running and job.phase == "training":
+        head.append(_esc(f"ETA {fmt_seconds(job.eta)}"))
+    lines = [" · ".join(head)]
+    if job.n_conversations is not None:
+        lines.append(_esc(f"{job.n_conversations} rated conversation(s) in the snapshot"))
+    if job.adapter_id:
+        lines.append(_esc(f"adapter {job.adapter_id}"))
+    if job.gate:
+        lines.append(_esc(f"gate: {job.gate['reason']}"))
+    if job.error:
+        lines.append(f'<span class="error">{_esc(job.error)}</span>')
+    return f'<div class="train-progress">{bar}<div>' + "<br>".join(lines) + "</div></div>"
+
+
+def log_text(job: JobStatus | None) -> str:
+    return "\n".join(job.log) if job else ""
+
+
+def parse_day(text: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """'' -> None; 'YYYY-MM-DD' (an `until` date includes that whole day) or 'YYYY-MM-DD HH:MM[:SS]'."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise JobRefused(f"{name}: {text!r} is not a date; use YYYY-MM-DD (or YYYY-MM-DD HH:MM).") from None
+    if end and len(text) <= 10:
+        value += timedelta(days=1)  # until a date = through the end of that day
+    return value.replace(tzinfo=None)
+
+
+def parse_max_steps(value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JobRefused(f"Max steps must be a whole number, got {value!r}.") from None
+    if number != number or not number.is_integer() or number < 0:
+        raise JobRefused(f"Max steps must be a whole number >= 0 (0 = a full run), got {value!r}.")
+    return int(number) or None
+
+
+class TrainingHandlers:
+    def __init__(self, settings: Settings, store: LogStore, manager: TrainingManager,
+                 scheduler: Scheduler | None, access: Access):
+        self.settings = settings
+        self.store = store
+        self.manager = manager
+        self.scheduler = scheduler
+        self.access = access
+
+    def runs_table(self) -> pd.DataFrame:
+        rows = [[str(r["started_at"])[:19], r["method"], r.get("trigger") or "cli", r["status"],
+                 r["n_conversations"], r["adapter_id"] or "", (r["error"] or "")[:200]]
+                for r in self.store.list_training_runs(20)]
+        return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+    def scheduler_text(self) -> str:
+        return self.scheduler.describe() if self.scheduler is not None else "**Scheduler: not running in this process.**"
+
+    def _view(self, job: JobStatus | None) -> tuple:
+        return progress_html(job), log_text(job), gr.Timer(active=bool(job and job.running))
+
+    def start(self, method: str, source: str, since: str, until: str, max_steps, gate: bool,
+              request: gr.Request = None) -> tuple:
+        """Returns (message, progress, log, timer)."""
+        refusal = self.access.refusal(request)
+        if refusal:
+            return (f'<span class="error">{_esc(refusal)}</span>', *self._view(self.manager.status()))
+        try:
+            if method not in METHODS:
+                raise JobRefused(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+            if source not in SOURCES:
+                raise JobRefused(f"Unknown source {source!r}; use all, ui or simulated.")
+            filters = SnapshotFilter(source=None if source == "all" else source,
+                                     since=parse_day(since, "Since"), until=parse_day(until, "Until", end=True))
+            if filters.since and filters.until and filters.since >= filters.until:
+                raise JobRefused("Since must be before until.")
+            steps = parse_max_steps(max_steps)
+            job = self.manager.start_training(method=method, filters=filters,
+                                              overrides={"max_steps": steps} if steps else None,
+                                              gate=bool(gate), trigger="ui", user=getattr(request, "username", None))
+        except JobRefused as exc:
+            return (f'<span class="error">{_esc(exc)}</span>', *self._view(self.manager.status()))
+        return (_esc(f"Training started ({method}). Progress below; you can leave or reload this page."),
+                *self._view(job))
+
+    def cancel(self, request: gr.Request = None) -> str:
+        refusal = self.access.refusal(request)
+        if refusal:
+            return f'<span class="error">{_esc(refusal)}</span>'
+        return _esc(self.manager.cancel(getattr(request, "username", None)))
+
+    def poll(self, seen: str | None) -> tuple:
+        """Timer tick: (progress, log, timer, runs table, seen). The runs table is re-read only on a change."""
+        job = self.manager.status()
+        key = f"{job.job_id}:{job.status}" if job else ""
+        runs = self.runs_table() if key != seen else gr.skip()
+        return (*self._view(job), runs, key)
+
+    def watch(self) -> gr.Timer:
+        """Slow timer tick: switch the fast poll on when a run started elsewhere (another session, the scheduler)."""
+        return gr.Timer(active=True) if self.manager.busy else gr.skip()
+
+    def load(self, request: gr.Request = None) -> tuple:
+        """Page load: (progress, log, timer, runs table, seen, scheduler, access note)."""
+        job = self.manager.status()
+        key = f"{job.job_id}:{job.status}" if job else ""
+        note = ""
+        if self.access.configured and not self.access.is_admin(getattr(request, "username", None)):
+            note = "You can watch training here; starting and cancelling runs needs an admin login."
+        return (*self._view(job), self.runs_table(), key, self.scheduler_text(), note)
+
+
+def build_training_tab(h: TrainingHandlers) -> dict:
+    """Lay out the tab (inside a gr.Tab) and wire its events; returns the components the app needs."""
+    private = dict(api_visibility="private")
+    s = h.settings
+    gr.Markdown("Train a LoRA adapter from the rated conversations. The run happens in a separate process; "
+                "chat keeps working meanwhile. Only one run at a time, for the whole server. "
+                + ("After training, the promotion gate evaluates the new adapter on the first "
+                   f"{s.gate_items} dev items against the active one (margin {s.promotion_margin:g})"
+                   + (" and promotes it when it passes." if s.auto_promote else "; promote it in the Adapters tab.")))
+    access_note = gr.Markdown("", elem_id="train-access")
+    with gr.Row():
+        method = gr.Dropdown(list(METHODS), value="swift", label="Method", elem_id="train-method",
+                             info="swift: per-context standardized rewards (default); refit: raw rewards; "
+                                  "sft: the good ones; dpo / kto: TRL baselines")
+        source = gr.Radio(list(SOURCES), value="all", label="Conversations", elem_id="train-source")
+        since = gr.Textbox(label="Since (optional)", placeholder="YYYY-MM-DD", elem_id="train-since")
+        until = gr.Textbox(label="Until (optional, inclusive)", placeholder="YYYY-MM-DD", elem_id="train-until")
+    with gr.Row():
+        max_steps = gr.Number(s.train_max_steps or 0, precision=0, minimum=0, label="Max steps (0 = full run)",
+                              elem_id="train-max-steps")
+        gate = gr.Checkbox(s.gate_after_training, label="Run the promotion gate after training",
+                           elem_id="train-gate")
+        start = gr.Button("Start training", variant="primary", elem_id="train-start")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+    message = gr.Markdown("", elem_id="train-message")
+    progress = gr.HTML(progress_html(None), elem_id="train-progress")
+    log = gr.Textbox(label="Log", lines=10, max_lines=20, interactive=False, elem_id="train-log", autoscroll=True)
+    schedule = gr.Markdown(h.scheduler_text(), elem_id="train-scheduler")
+    runs = gr.Dataframe(pd.DataFrame(columns=RUN_COLUMNS), label="Recent training runs", interactive=False,
+                        elem_id="train-runs", wrap=True)
+    timer = gr.Timer(POLL_SECONDS, active=False)
+    watcher = gr.Timer(WATCH_SECONDS)
+    seen = gr.State("")
+
+    start.click(h.start, inputs=[method, source, since, until, max_steps, gate],
+                outputs=[message, progress, log, timer], show_progress="hidden", **private)
+    cancel.click(h.cancel, outputs=[message], show_progress="hidden", **private)
+    timer.tick(h.poll, inputs=[seen], outputs=[progress, log, timer, runs, seen], show_progress="hidden",
+               concurrency_limit=None, **private)
+    watcher.tick(h.watch, outputs=[timer], show_progress="hidden", concurrency_limit=None, **private)
+    return dict(load_fn=h.load, load_outputs=[progress, log, timer, runs, seen, schedule, access_note])
