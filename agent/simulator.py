@@ -91,6 +91,7 @@ class SimulatedConversation:
     turns: list[SimTurn] = field(default_factory=list)
     hint_answers: bool = False     # behaviour: answer a clarification from the restated question
     answer_tries: int = 1          # behaviour: sample a wrong final answer again, up to this many times
+    extractive: bool = False       # behaviour: answers come from extractive_answer, not the model
     tries: int = 0
     done: bool = False
     correct: bool = False
@@ -129,6 +130,7 @@ class SimulatedConversation:
             "forced_prefix": self.forced_prefix,
             "hint_answers": self.hint_answers,
             "answer_tries": self.tries + 1,
+            "extractive": self.extractive,
             "intent": self.intent,
             "index": self.index,
             "seed": self.seed,
@@ -155,6 +157,24 @@ def _iter_progress(values, enabled: bool, desc: str):
 
 def _prompt_size(prompt: list[dict]) -> int:
     return sum(len(m["content"]) for m in prompt)
+
+
+_STOPWORDS = frozenset(
+    "the a an i i'm im mean one please oh sorry it is of for to in on at and or my me about with that this was "
+    "which what when where who how do does did you your can could would will".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS}
+
+
+def extractive_answer(context: str, question: str, clarification: str | None = None) -> str:
+    """A scripted behaviour answer: the note sentence sharing most words with the clarification
+    (then the question). Uses only what the agent sees (notes and the user's words), never the
+    item's answers: a retrieval answerer that explores what a competent reply is worth."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", context.strip()) if s.strip()] or [context.strip()]
+    clar, quest = _content_words(clarification or ""), _content_words(question)
+    return max(sentences, key=lambda s: (len(clar & _content_words(s)), len(quest & _content_words(s))))
 
 
 def behaviour_prompt(conv: SimulatedConversation, horizon: int) -> list[dict]:
@@ -188,6 +208,7 @@ def run_conversations(
     ask_first: int = 0,
     hint_answers: bool = False,
     answer_tries: int = 1,
+    extractive_answers: bool = False,
     progress: bool = True,
     desc: str = "simulate",
     chunk_size: int | None = DEFAULT_CHUNK,
@@ -217,7 +238,7 @@ def run_conversations(
             conv = SimulatedConversation(
                 item=item, index=j, intent=draw_intent(item, j, seed), temperature=float(temps[j % len(temps)]),
                 forced_prefix=ask_prefix(item, j, seed) if j < ask_first else None, hint_answers=hint_answers,
-                answer_tries=answer_tries,
+                answer_tries=answer_tries, extractive=extractive_answers,
                 adapter=adapter, engine=getattr(engine, "name", type(engine).__name__), seed=seed,
             )
             conv.turns.append(SimTurn("user", "user", item.question))
@@ -226,6 +247,13 @@ def run_conversations(
     with _progress(len(convs), progress, desc) as bar:
         round_no = 0
         while True:
+            for conv in convs:
+                if not conv.done and conv.extractive and (conv.agent_turns or not conv.forced_prefix):
+                    clarification = conv.turns[-1].text if conv.agent_turns else None
+                    text = extractive_answer(conv.item.context, conv.item.question, clarification)
+                    conv.turns.append(SimTurn("assistant", "answer", text))
+                    _finish(conv, question_cost)
+                    bar.update(1)
             pending = [c for c in convs if not c.done]
             if not pending:
                 break

@@ -44,11 +44,13 @@ def parse_args(argv=None):
     p.add_argument("--dev-items", type=Path, default=REPO / "agent" / "data" / "dev.jsonl")
     p.add_argument("--per-item", type=int, default=3)
     p.add_argument("--ask-first", type=int, default=1, help="conversations per item forced to ask first")
-    p.add_argument("--temperatures", default="0.3,0.3,0.8", help="conversation j of an item samples at the j-th")
+    p.add_argument("--temperatures", default="0.3", help="conversation j of an item samples at the j-th")
     p.add_argument("--no-hint-answers", dest="hint_answers", action="store_false",
                    help="answer clarifications from the multi-turn prompt instead of the restated question")
     p.add_argument("--max-conversations", type=int, default=500)
-    p.add_argument("--answer-tries", type=int, default=3,
+    p.add_argument("--extractive-answers", action="store_true",
+                   help="behaviour policy: answers are the note sentence closest to the user's words")
+    p.add_argument("--answer-tries", type=int, default=1,
                    help="behaviour policy: resample a wrong final answer up to this many times (1 = off)")
     p.add_argument("--methods", default="swift,sft,refit,dpo")
     p.add_argument("--dev-limit", type=int, default=None)
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
             engine, items, per_item=args.per_item, params=GenerationParams(max_new_tokens=64),
             temperatures=[float(x) for x in args.temperatures.split(",")], horizon=horizon,
             question_cost=cost, seed=args.seed, ask_first=args.ask_first, hint_answers=args.hint_answers,
-            answer_tries=args.answer_tries, desc="simulate (base, train split)")
+            answer_tries=args.answer_tries, extractive_answers=args.extractive_answers, desc="simulate (base, train split)")
         log_conversations(store, convs)
         timings["simulate"] = time.time() - t
         print("behaviour data:", json.dumps(summarize(convs), default=float))
@@ -149,6 +151,7 @@ def render(rows: list[dict], args) -> str:
         f"({args.ask_first} forced to ask first), temperatures {args.temperatures}, "
         f"answers to clarifications {'from the restated question' if args.hint_answers else 'multi-turn'}, "
         f"final answers resampled when wrong up to {args.answer_tries} tries, "
+        f"{'extractive (note sentence closest to the user) behaviour answers, ' if args.extractive_answers else ''}"
         f"at most {args.max_conversations} conversations.", "",
         "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | mean turns | train s | eval s |",
         "|---|---|---|---|---|---|---|---|",

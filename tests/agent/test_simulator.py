@@ -270,3 +270,18 @@ def test_answer_tries_resamples_only_wrong_final_answers(items):
     assert not never.correct and never.meta()["answer_tries"] == 2     # gives up after 2
     once = run_conversations(FakeEngine(lambda prompt, prefix: f"{wrong}."), [georgia], per_item=1, progress=False)
     assert once[0].meta()["answer_tries"] == 1
+
+
+def test_extractive_behaviour_answers_come_from_the_notes_not_the_answers(items):
+    from agent.simulator import extractive_answer
+
+    notes = "The Elm Park gym closes at 10:00 PM. The Station Road gym closes at midnight."
+    assert extractive_answer(notes, "When does the gym close?", "The one in Elm Park.") == \
+        "The Elm Park gym closes at 10:00 PM."
+    georgia = by_id(items, "georgia-capital")
+    convs = run_conversations(FakeEngine(lambda prompt, prefix: " the country or the US state?"), [georgia],
+                              per_item=2, ask_first=1, extractive_answers=True, progress=False)
+    asked, direct = convs
+    assert [t.kind for t in asked.turns] == ["user", "ask", "user", "answer"]
+    assert asked.turns[-1].text in georgia.context and asked.correct
+    assert [t.kind for t in direct.turns] == ["user", "answer"] and direct.turns[-1].text in georgia.context
