@@ -42,6 +42,7 @@ class TrainConfig:
     horizon: int = 1
     bf16: bool = True
     sft_threshold: float = 0.5
+    swift_min_std: float = 0.25
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     target_modules: list[str] = field(
@@ -56,8 +57,8 @@ def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
 
 
 def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
-    weights = compute_weights(cfg.method, _trajectories(convs),
-                              **({"threshold": cfg.sft_threshold} if cfg.method == "sft" else {}))
+    extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
+    weights = compute_weights(cfg.method, _trajectories(convs), **extra)
     rows, dropped = [], 0
     for conv in convs:
         w = weights[conv.conversation_id]

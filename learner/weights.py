@@ -23,7 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHTED_METHODS = ("refit", "swift", "sft")
-MIN_STD = 0.05  # rewards within a context that differ by less than this carry no preference
+# Floor on the per-context reward std. Rewards are in [0, 1] and a question costs 0.1, so two
+# trajectories that differ only by that cost (0.9 vs 1.0) would otherwise get the same +-1 weights as
+# a right vs a wrong answer (0.9 vs 0.0): with few trajectories per context, plain standardization keeps
+# only the sign. With the floor, small differences give proportionally small weights (docs/LEARNING.md).
+MIN_STD = 0.25
 
 
 @dataclass(frozen=True)

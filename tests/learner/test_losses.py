@@ -101,3 +101,11 @@ def test_swift_singletons_use_the_global_baseline():
 def test_filtered_sft_keeps_the_best_per_context_above_threshold():
     trajs = [Trajectory("a1", "A", 0.9), Trajectory("a2", "A", 0.3), Trajectory("b1", "B", 0.2)]
     assert filtered_sft_weights(trajs, threshold=0.5) == {"a1": 1.0, "a2": 0.0, "b1": 0.0}
+
+
+def test_swift_std_floor_keeps_small_differences_small():
+    """0.9 vs 1.0 (only the question cost apart) must weigh less than right vs wrong."""
+    w = swift_weights([Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
+                       Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)])
+    assert w["answer"] == pytest.approx(0.05 / 0.25) and w["ask"] == pytest.approx(-0.2)
+    assert w["ask2"] == pytest.approx(1.0) and w["wrong"] == pytest.approx(-1.0)
