@@ -160,7 +160,13 @@ class LogStore:
 
     def query_arrow(self, sql: str, params: Iterable[Any] = ()):
         """A constant query straight to an Arrow table (no row-by-row copy): snapshots, insights."""
-        return self._cur.sql(sql, params=list(params)).to_arrow_table()
+        # A fresh cursor: the thread's cursor may hold a half-fetched result (fetchone), which DuckDB
+        # refuses to mix with a relation query on the same connection.
+        cur = self._conn.cursor()
+        try:
+            return cur.sql(sql, params=list(params)).to_arrow_table()
+        finally:
+            cur.close()
 
     def close(self) -> None:
         with self._cursors_lock:

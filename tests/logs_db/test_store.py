@@ -158,3 +158,10 @@ def test_snapshot_rewards_filters_and_last_rating_wins(store, tmp_path):
 
     only_sim = export_snapshot(store, tmp_path / "sim.parquet", SnapshotFilter(source="simulated"))
     assert only_sim.n_conversations == 1
+
+
+def test_snapshot_after_a_half_fetched_query_on_the_same_thread(store, tmp_path):
+    """DuckDB refuses a relation query while the cursor holds an unfinished result; the export must not care."""
+    _chat(store, source="simulated", reward=0.5)
+    store.execute("SELECT id FROM conversations").fetchone()  # leaves the result unfinished
+    assert export_snapshot(store, tmp_path / "s.parquet").n_conversations == 1
