@@ -101,6 +101,10 @@ def simulate_command(
                                            help="Conversations per item (K of M) forced to ask first.")] = 0,
     hint_answers: Annotated[bool, typer.Option(
         "--hint-answers", help="Behaviour policy: answer a clarification from the question restated with it.")] = False,
+    extractive_answers: Annotated[bool, typer.Option(
+        "--extractive-answers", help="Behaviour policy: answers are the note sentence closest to the user's words.")] = False,
+    answer_tries: Annotated[int, typer.Option(
+        "--answer-tries", min=1, help="Behaviour policy: resample a wrong final answer up to this many times.")] = 1,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,
     limit: LimitOpt = None,
     seed: SeedOpt = None,
@@ -132,6 +136,7 @@ def simulate_command(
                 eng, loaded, per_item=per_item, params=GenerationParams(max_new_tokens=max_new_tokens),
                 temperatures=temps, adapter=adapter_id, horizon=settings.max_clarifying_questions,
                 question_cost=settings.question_cost, seed=seed, ask_first=ask_first, hint_answers=hint_answers,
+                extractive_answers=extractive_answers, answer_tries=answer_tries,
             )
         except EngineError as exc:
             fail(str(exc), code=1)
