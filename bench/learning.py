@@ -56,6 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--dev-limit", type=int, default=None)
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--set", dest="train_set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a TrainConfig field for every method, e.g. --set bf16=false --set lora_r=8")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -114,6 +116,7 @@ def main(argv=None) -> int:
     else:
         run_eval("base", None, None)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
+    overrides.update(parse_train_overrides(args.train_set))
     for method in [m for m in args.methods.split(",") if m]:
         t = time.time()
         outcome = run_training(settings, store, method=method, overrides=overrides,
@@ -126,6 +129,23 @@ def main(argv=None) -> int:
     print(render(rows, args))
     store.close()
     return 0
+
+
+def parse_train_overrides(pairs: list[str]) -> dict:
+    """FIELD=VALUE strings -> TrainConfig overrides, each value cast to the field's type."""
+    from dataclasses import fields
+
+    from learner.train_adapter import TrainConfig
+
+    types = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in types:
+            raise SystemExit(f"--set {pair}: unknown TrainConfig field {name!r}; fields: {', '.join(types)}")
+        cast = types[name]
+        out[name] = value.lower() in ("1", "true", "yes") if cast is bool else cast(value)
+    return out
 
 
 def training_progress(method: str):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .examples import Conversation, read_snapshot, tokenize_example, turn_examples
-from .weights import WEIGHTED_METHODS, Trajectory, compute_weights
+from .weights import WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
 METADATA_FILE = "clarify_adapter.json"
@@ -40,9 +40,10 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     horizon: int = 1
-    bf16: bool = True
+    bf16: bool = False                     # autocast; 2.5-3x SLOWER on CPUs without avx512_bf16/AMX (measured)
     sft_threshold: float = 0.5
-    swift_min_std: float = 0.25
+    swift_min_std: float = 0.0
+    negative_nll_cap: float = 3.0          # a negative-weight turn stops pushing once its mean NLL is above this
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     target_modules: list[str] = field(
@@ -58,13 +59,14 @@ def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
 
 def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
-    weights = compute_weights(cfg.method, _trajectories(convs), **extra)
+    weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
     rows, dropped = [], 0
     for conv in convs:
-        w = weights[conv.conversation_id]
-        if w == 0.0:
-            continue  # contributes nothing to the loss; skip the compute
-        for ex in turn_examples(conv, cfg.horizon):
+        first, later = weights[conv.conversation_id]
+        for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
+            w = first if t == 0 else later
+            if w == 0.0:
+                continue  # contributes nothing to the loss; skip the compute
             row = tokenize_example(tokenizer, ex, cfg.max_length)
             if row is None:
                 dropped += 1
@@ -161,7 +163,7 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=cfg.bf16, seed=cfg.seed,
         remove_unused_columns=False, train_sampling_strategy="group_by_length", disable_tqdm=False, dataloader_num_workers=0,
     )
-    trainer = RewardWeightedTrainer(model=model, args=args, train_dataset=rows,
+    trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None, args=args, train_dataset=rows,
                                     data_collator=WeightedCollator(tokenizer.pad_token_id),
                                     callbacks=[_progress_callback(report)])
     result = trainer.train()

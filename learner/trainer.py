@@ -60,14 +60,27 @@ def per_example_nll(model, input_ids, attention_mask, labels, *, head_only_on_ta
     return sums / counts
 
 
-def weighted_loss(nll: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    return (weights.to(nll.dtype) * nll).sum() / nll.shape[0]
+def weighted_loss(nll: torch.Tensor, weights: torch.Tensor, negative_nll_cap: float | None = None) -> torch.Tensor:
+    """sum_i w_i * nll_i / batch. With a cap, a negative-weight turn stops pushing once its NLL passes it.
+
+    Minimizing w * nll with w < 0 is unbounded: the model can always make a bad turn less likely by
+    wrecking everything else. Clamping its NLL (zero gradient above the cap) keeps "less likely"
+    from becoming "destroyed" (docs/LEARNING.md).
+    """
+    weights = weights.to(nll.dtype)
+    if negative_nll_cap is not None:
+        nll = torch.where(weights < 0, nll.clamp(max=negative_nll_cap), nll)
+    return (weights * nll).sum() / nll.shape[0]
 
 
 class RewardWeightedTrainer(Trainer):
     """HF Trainer whose loss weights each agent turn by its conversation's (transformed) reward."""
 
+    def __init__(self, *args, negative_nll_cap: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.negative_nll_cap = negative_nll_cap
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         nll = per_example_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
-        loss = weighted_loss(nll, inputs["weights"])
+        loss = weighted_loss(nll, inputs["weights"], self.negative_nll_cap)
         return (loss, {"nll": nll}) if return_outputs else loss

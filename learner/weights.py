@@ -3,11 +3,18 @@
 Every method here is weighted SFT on the agent's turns; only the weight differs:
 
 - refit: w = r (r in [0, 1]): maximizes E[r * sum_t log pi(a_t | x, tau_<t)].
-- swift: w = (r - mean_x) / std_x over the trajectories of the same context x.
-  Contexts seen once (real users rarely repeat a question) are standardized
-  against the mean and std of *all* singleton rewards: a global baseline is
-  the value estimate we can afford without a critic, and it keeps the weights
-  of singletons on the same scale as the grouped ones.
+- swift: w = (r - mean_x) / std_x over the trajectories of the same context x,
+  for the agent's first turn (the ask-or-answer decision: every trajectory of
+  x is in the same state there). Contexts seen once (real users rarely repeat
+  a question) are standardized against the mean and std of *all* rewards: a
+  global baseline is the value estimate we can afford without a critic, and it
+  keeps singletons on the same scale as the grouped ones. Later agent turns
+  (the answer after a user's clarification) are in states that never repeat,
+  so they are singletons too and get the global baseline. Without this split,
+  an unneeded question on a clear item (r = 0.9 vs 1.0) would also push down
+  the correct answer that followed it, and the ambiguous items that teach
+  "answer from the clarification" would be cancelled by the clear ones
+  (docs/LEARNING.md).
 - sft (STaR-GATE style filtered SFT): w = 1 for the best trajectory of each
   context when its reward clears a threshold, else 0.
 
@@ -23,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHTED_METHODS = ("refit", "swift", "sft")
-# Floor on the per-context reward std. Rewards are in [0, 1] and a question costs 0.1, so two
-# trajectories that differ only by that cost (0.9 vs 1.0) would otherwise get the same +-1 weights as
-# a right vs a wrong answer (0.9 vs 0.0): with few trajectories per context, plain standardization keeps
-# only the sign. With the floor, small differences give proportionally small weights (docs/LEARNING.md).
-MIN_STD = 0.25
+# Optional floor on the per-context reward std (0 = the paper's plain standardization). A floor makes
+# 0.9 vs 1.0 (only the question cost apart) weigh less than right vs wrong; plain standardization
+# weighs every context's preference equally, which is what teaches *when* to ask: measured in
+# docs/LEARNING.md, a floor of 0.25 let the large ambiguous-item weights drown the clear ones.
+MIN_STD = 0.0
 
 
 @dataclass(frozen=True)
@@ -41,17 +48,22 @@ def refit_weights(trajs: list[Trajectory]) -> dict[str, float]:
     return {t.conversation_id: float(t.reward) for t in trajs}
 
 
+def _global_standardized(trajs: list[Trajectory], min_std: float) -> dict[str, float]:
+    r = np.array([t.reward for t in trajs], dtype=float)
+    std = max(r.std(), min_std) if len(r) else 0.0
+    return {t.conversation_id: float((t.reward - r.mean()) / std) if std > 0 else 0.0 for t in trajs}
+
+
 def swift_weights(trajs: list[Trajectory], min_std: float = MIN_STD) -> dict[str, float]:
+    """Weights of the first agent turn: per-context standardized, singletons against all rewards."""
     groups: dict[str, list[Trajectory]] = defaultdict(list)
     for t in trajs:
         groups[t.context_key].append(t)
-    singletons = [g[0] for g in groups.values() if len(g) == 1]
+    baseline = _global_standardized(trajs, min_std)
     out: dict[str, float] = {}
-    if singletons:
-        r = np.array([t.reward for t in singletons], dtype=float)
-        mean, std = r.mean(), max(r.std(), min_std)
-        for t in singletons:
-            out[t.conversation_id] = float((t.reward - mean) / std) if len(singletons) > 1 else 0.0
+    for group in groups.values():
+        if len(group) == 1:
+            out[group[0].conversation_id] = baseline[group[0].conversation_id]
     for group in groups.values():
         if len(group) < 2:
             continue
@@ -71,6 +83,20 @@ def filtered_sft_weights(trajs: list[Trajectory], threshold: float = 0.5) -> dic
             best[t.context_key] = t
     keep = {t.conversation_id for t in best.values() if t.reward >= threshold}
     return {t.conversation_id: 1.0 if t.conversation_id in keep else 0.0 for t in trajs}
+
+
+def swift_later_turn_weights(trajs: list[Trajectory], min_std: float = MIN_STD) -> dict[str, float]:
+    """Weights of agent turns after the first: their states never repeat, so the global baseline."""
+    return _global_standardized(trajs, min_std)
+
+
+def compute_turn_weights(method: str, trajs: list[Trajectory], **kwargs) -> dict[str, tuple[float, float]]:
+    """conversation id -> (weight of its first agent turn, weight of its later agent turns)."""
+    first = compute_weights(method, trajs, **kwargs)
+    if method != "swift":
+        return {cid: (w, w) for cid, w in first.items()}
+    later = swift_later_turn_weights(trajs, **kwargs)
+    return {cid: (w, later[cid]) for cid, w in first.items()}
 
 
 def compute_weights(method: str, trajs: list[Trajectory], **kwargs) -> dict[str, float]:

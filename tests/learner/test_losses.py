@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from learner.trainer import WeightedCollator, per_example_nll, weighted_loss
-from learner.weights import Trajectory, compute_weights, filtered_sft_weights, swift_weights
+from learner.weights import Trajectory, compute_turn_weights, compute_weights, filtered_sft_weights, swift_weights
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +103,44 @@ def test_filtered_sft_keeps_the_best_per_context_above_threshold():
     assert filtered_sft_weights(trajs, threshold=0.5) == {"a1": 1.0, "a2": 0.0, "b1": 0.0}
 
 
-def test_swift_std_floor_keeps_small_differences_small():
-    """0.9 vs 1.0 (only the question cost apart) must weigh less than right vs wrong."""
+def test_swift_default_weighs_every_context_preference_equally():
+    """The paper's plain standardization: an unneeded question (0.9 vs 1.0) counts as much as a wrong guess."""
     w = swift_weights([Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
                        Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)])
+    assert w["answer"] == pytest.approx(1.0) and w["ask"] == pytest.approx(-1.0)
+    assert w["ask2"] == pytest.approx(1.0) and w["wrong"] == pytest.approx(-1.0)
+
+
+def test_swift_std_floor_keeps_small_differences_small():
+    """With a floor, 0.9 vs 1.0 (only the question cost apart) weighs less than right vs wrong."""
+    w = swift_weights([Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
+                       Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)], min_std=0.25)
     assert w["answer"] == pytest.approx(0.05 / 0.25) and w["ask"] == pytest.approx(-0.2)
     assert w["ask2"] == pytest.approx(1.0) and w["wrong"] == pytest.approx(-1.0)
+
+
+def test_swift_later_turns_are_scored_against_the_global_baseline():
+    """An unneeded question on a clear item is penalized on the question, not on the right answer after it."""
+    trajs = [Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
+             Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)]
+    w = compute_turn_weights("swift", trajs)
+    rewards = [0.9, 1.0, 0.9, 0.0]
+    mean, std = sum(rewards) / 4, math.sqrt(sum((r - sum(rewards) / 4) ** 2 for r in rewards) / 4)
+    assert w["ask"][0] == pytest.approx(-1.0)                      # the decision: asking was worse here
+    assert w["ask"][1] == pytest.approx((0.9 - mean) / std)       # the answer after it was good
+    assert w["ask"][1] > 0 > w["wrong"][1]
+    refit = compute_turn_weights("refit", trajs)
+    assert refit["ask"] == (0.9, 0.9)
+
+
+def test_negative_weight_nll_cap_bounds_the_push(tiny_model):
+    b = _batch()
+    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    cap = nll[1].item() / 2  # below the negative example's NLL: it must stop contributing gradient
+    loss = weighted_loss(nll, b["weights"], negative_nll_cap=cap)
+    assert loss.item() == pytest.approx((0.5 * nll[0].item() - 1.0 * cap) / 2, rel=1e-6)
+    x = torch.tensor([5.0, 1.0], requires_grad=True)
+    weighted_loss(x, torch.tensor([-1.0, -1.0]), negative_nll_cap=2.0).backward()
+    assert x.grad.tolist() == [0.0, -0.5]  # capped: no push; under the cap: the usual gradient
+    assert weighted_loss(nll, b["weights"], negative_nll_cap=None).item() == pytest.approx(
+        weighted_loss(nll, b["weights"]).item())
