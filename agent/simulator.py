@@ -54,8 +54,15 @@ def stable_int(*parts: object) -> int:
 
 
 def draw_intent(item: Item, index: int, seed: int) -> int:
-    """The hidden intent of conversation `index` about `item`: an interpretation index."""
-    return stable_int("intent", seed, item.id, index) % len(item.interpretations)
+    """The hidden intent of conversation `index` about `item`: an interpretation index.
+
+    Stratified: conversation 0 draws a seeded random reading and conversation j takes the j-th one
+    after it, so the M conversations of an item cover its readings evenly instead of by chance.
+    Offline RL compares trajectories of the same item (Swift); with M = 3 random draws, two direct
+    guesses often met the same lucky intent and made asking look worse than guessing.
+    """
+    n = len(item.interpretations)
+    return (stable_int("intent", seed, item.id, 0) + index) % n
 
 
 def ask_prefix(item: Item, index: int, seed: int) -> str:
