@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_store
 
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
@@ -35,7 +35,6 @@ def train_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from logs_db.snapshot import SnapshotFilter
-    from logs_db.store import DatabaseLocked, LogStore
 
     from .jobs import TrainingFailed, run_training
 
@@ -44,11 +43,7 @@ def train_command(
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps).items() if v is not None}
-    try:
-        store = LogStore(settings.database)
-    except DatabaseLocked as exc:
-        fail(str(exc))
-    with store:
+    with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
             task = bar.add_task(f"training {method}", total=None, loss="-")
@@ -101,10 +96,8 @@ def adapters_list(data_dir: DataDir = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from logs_db.store import LogStore
-
     settings = make_settings(data_dir=data_dir)
-    with LogStore(settings.database) as store:
+    with open_store(settings) as store:
         table = Table("id", "method", "status", "created", "train loss", "eval reward")
         for a in store.list_adapters():
             table.add_row(a.id, a.method, a.status, str(a.created_at)[:19], str(a.train_metrics.get("train_loss", "")),
@@ -118,10 +111,10 @@ def adapters_show(adapter_id: str, data_dir: DataDir = None) -> None:
     import dataclasses
     import json
 
-    from logs_db.store import LogStore, UnknownId
+    from logs_db.store import UnknownId
 
     settings = make_settings(data_dir=data_dir)
-    with LogStore(settings.database) as store:
+    with open_store(settings) as store:
         try:
             adapter = store.get_adapter(adapter_id)
         except UnknownId as exc:
@@ -137,10 +130,10 @@ def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id
     from pathlib import Path
 
     from agent.engine import AdapterLoadError, validate_adapter_folder
-    from logs_db.store import LogStore, UnknownId
+    from logs_db.store import UnknownId
 
     settings = make_settings(data_dir=data_dir)
-    with LogStore(settings.database) as store:
+    with open_store(settings) as store:
         try:
             if adapter_id == "base":
                 store.activate_adapter(None, kind="cli")
@@ -156,14 +149,9 @@ def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id
 def adapters_rollback(data_dir: DataDir = None) -> None:
     """Re-activate the adapter that was active before the current one (or the base model)."""
     from learner.promotion import PromotionError, label, rollback
-    from logs_db.store import DatabaseLocked, LogStore
 
     settings = make_settings(data_dir=data_dir)
-    try:
-        store = LogStore(settings.database)
-    except DatabaseLocked as exc:
-        fail(str(exc))
-    with store:
+    with open_store(settings) as store:
         try:
             current, target = rollback(store, None)
         except PromotionError as exc:
@@ -182,18 +170,13 @@ def export_command(
     """Export the rated conversations as chat messages + reward (what TRL's trainers read directly)."""
     from logs_db.export import FORMATS, export_chat
     from logs_db.snapshot import SnapshotFilter
-    from logs_db.store import DatabaseLocked, LogStore
 
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
     if source not in (None, "ui", "simulated"):
         fail(f"--source must be ui or simulated, got {source!r}.")
     settings = make_settings(data_dir=data_dir)
-    try:
-        store = LogStore(settings.database)
-    except DatabaseLocked as exc:
-        fail(str(exc))
-    with store:
+    with open_store(settings) as store:
         try:
             n = export_chat(store, out, fmt, SnapshotFilter(source=source, since=since, until=until),
                             horizon=settings.max_clarifying_questions)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .examples import Conversation, read_snapshot, tokenize_example, turn_examples
-from .weights import WEIGHTED_METHODS, Trajectory, compute_turn_weights
+from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
 METADATA_FILE = "clarify_adapter.json"
@@ -42,7 +42,7 @@ class TrainConfig:
     horizon: int = 1
     bf16: bool = False                     # autocast; 2.5-3x SLOWER on CPUs without avx512_bf16/AMX (measured)
     sft_threshold: float = 0.5
-    swift_min_std: float = 0.0
+    swift_min_std: float = MIN_STD
     negative_nll_cap: float = 3.0          # a negative-weight turn stops pushing once its mean NLL is above this
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 WEIGHTED_METHODS = ("refit", "swift", "sft")
-# Optional floor on the per-context reward std (0 = the paper's plain standardization). A floor makes
-# 0.9 vs 1.0 (only the question cost apart) weigh less than right vs wrong; plain standardization
-# weighs every context's preference equally, which is what teaches *when* to ask: measured in
-# docs/LEARNING.md, a floor of 0.25 let the large ambiguous-item weights drown the clear ones.
-MIN_STD = 0.0
+# Floor on the per-context reward std: the cost of one clarifying question (0.1). Plain standardization
+# maps any difference to the same +-1 scale, so on a clear item "asked, then right" (0.9) vs "answered,
+# right" (1.0) -- std 0.05 -- would weigh twice as much as a lucky vs a wrong guess on an ambiguous
+# item (std 0.41), and "don't ask" would drown "ask here". A difference of one question's cost is
+# the smallest the product cares about, so it sets the scale (measured in docs/LEARNING.md).
+MIN_STD = 0.1
 
 
 @dataclass(frozen=True)

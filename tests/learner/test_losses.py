@@ -98,15 +98,20 @@ def test_swift_singletons_use_the_global_baseline():
     assert sum(w.values()) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_swift_default_floor_is_one_question_cost():
+    w = swift_weights([Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0)])
+    assert w["answer"] == pytest.approx(0.05 / 0.1) and w["ask"] == pytest.approx(-0.5)
+
+
 def test_filtered_sft_keeps_the_best_per_context_above_threshold():
     trajs = [Trajectory("a1", "A", 0.9), Trajectory("a2", "A", 0.3), Trajectory("b1", "B", 0.2)]
     assert filtered_sft_weights(trajs, threshold=0.5) == {"a1": 1.0, "a2": 0.0, "b1": 0.0}
 
 
-def test_swift_default_weighs_every_context_preference_equally():
+def test_swift_plain_standardization_weighs_every_context_preference_equally():
     """The paper's plain standardization: an unneeded question (0.9 vs 1.0) counts as much as a wrong guess."""
     w = swift_weights([Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
-                       Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)])
+                       Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)], min_std=0.0)
     assert w["answer"] == pytest.approx(1.0) and w["ask"] == pytest.approx(-1.0)
     assert w["ask2"] == pytest.approx(1.0) and w["wrong"] == pytest.approx(-1.0)
 
@@ -123,7 +128,7 @@ def test_swift_later_turns_are_scored_against_the_global_baseline():
     """An unneeded question on a clear item is penalized on the question, not on the right answer after it."""
     trajs = [Trajectory("ask", "A", 0.9), Trajectory("answer", "A", 1.0),
              Trajectory("ask2", "B", 0.9), Trajectory("wrong", "B", 0.0)]
-    w = compute_turn_weights("swift", trajs)
+    w = compute_turn_weights("swift", trajs, min_std=0.0)
     rewards = [0.9, 1.0, 0.9, 0.0]
     mean, std = sum(rewards) / 4, math.sqrt(sum((r - sum(rewards) / 4) ** 2 for r in rewards) / 4)
     assert w["ask"][0] == pytest.approx(-1.0)                      # the decision: asking was worse here
