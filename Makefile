@@ -18,7 +18,7 @@ ifeq ($(WITH_VLLM),1)
 VLLM_DEP := vllm
 endif
 
-.PHONY: serve test install vllm browser model bench-learning bench-serving clean
+.PHONY: serve test install vllm browser model bench-learning bench-serving bench-training bench-logs bench-loop reliability clean
 
 serve: install model $(VLLM_DEP)
 	$(VENV)/bin/clarify serve $(ARGS)
@@ -68,6 +68,20 @@ bench-learning: install model
 
 bench-serving: install model vllm
 	$(PY) bench/serving.py $(ARGS)
+
+# docs/BENCHMARKS.md: trainer vs TRL, logging at 1M turns, the learning loop by phase.
+bench-training: install model
+	$(PY) bench/training.py $(ARGS)
+
+bench-logs: install
+	$(PY) bench/logs.py $(ARGS)
+
+bench-loop: install model
+	$(PY) bench/loop.py $(ARGS)
+
+# Runs tests/reliability and writes docs/RELIABILITY.md.
+reliability: install model $(VLLM_DEP)
+	$(PY) bench/reliability.py --write $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

@@ -30,9 +30,10 @@ DEFAULT_NOTES = (
 
 
 def clean_text(text: str) -> str:
-    """Drop NUL and other control characters (keeping newlines and tabs); normalize Unicode."""
+    """Drop NUL and other control characters (keeping newlines and tabs) and lone surrogates (invalid UTF-8 that
+    arrived as JSON escapes, which DuckDB cannot store); normalize Unicode."""
     text = unicodedata.normalize("NFC", text)
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")).strip()
 
 
 @dataclass

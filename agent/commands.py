@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_store
 
 from .evaluate import DEFAULT_MAX_NEW_TOKENS, METRIC_KEYS
 from .items import DEV_ITEMS, TRAIN_ITEMS
@@ -28,13 +28,7 @@ MaxTokensOpt = Annotated[int, typer.Option("--max-new-tokens", min=1, max=2048, 
 
 
 def _open_store(settings, stack: ExitStack):
-    from logs_db.store import DatabaseLocked, LogStore
-
-    try:
-        store = LogStore(settings.database)
-    except DatabaseLocked as exc:
-        fail(str(exc))
-    return stack.enter_context(store)
+    return stack.enter_context(open_store(settings))
 
 
 def _resolve_adapter(store, adapter: str) -> tuple[str | None, str | None]:

@@ -43,13 +43,23 @@ def must_answer(history: list[Message], horizon: int) -> bool:
     return pending_questions(history) >= horizon
 
 
+# Text that imitates a chat-template control token (<|im_start|>, <|im_end|>, <|eot_id|>, ...). The tokenizer would
+# turn it into the real token, letting a user close their turn and forge a system or assistant turn; a zero-width
+# non-joiner after "<" keeps it plain text. Only the prompt changes: the log keeps what the user wrote.
+_CONTROL_TOKEN = re.compile(r"<(?=\|[^<>|\s]{1,64}\|>)")
+
+
+def neutralize_control_tokens(text: str) -> str:
+    return _CONTROL_TOKEN.sub("<\u200c", text)
+
+
 def build_prompt(context: str, history: list[Message], horizon: int) -> list[dict]:
     """Chat messages for the engine: system notes + the conversation so far (ending with a user turn)."""
-    system = SYSTEM_TEMPLATE.format(context=context.strip())
+    system = SYSTEM_TEMPLATE.format(context=neutralize_control_tokens(context.strip()))
     if must_answer(history, horizon):
         system += MUST_ANSWER_SUFFIX
     return [{"role": "system", "content": system}] + [
-        {"role": m.role, "content": m.content} for m in history
+        {"role": m.role, "content": neutralize_control_tokens(m.content)} for m in history
     ]
 
 

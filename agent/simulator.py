@@ -333,8 +333,8 @@ def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: 
                       progress: bool = False) -> list[str]:
     """Write each finished conversation (turns, meta, reward) to the LogStore; returns the conversation ids.
 
-    One small DuckDB transaction per row through the LogStore API: about 70 ms per
-    conversation here, so `progress` shows a bar for big batches.
+    Through the LogStore API, whose writer thread commits the rows in batches: about 2 ms
+    per conversation here (500 in ~1 s until committed); `progress` shows a bar for big batches.
     """
     for conv in convs:
         if not conv.done:

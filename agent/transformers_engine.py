@@ -2,8 +2,10 @@
 
 Always available (no server to start), so it is the fallback engine and the
 reference the vLLM engine is checked against. One model is shared by every
-request; which adapter is active is model-wide state, so generation is
-serialized by a lock (batching happens inside ``generate_batch``).
+request; which adapter is active is model-wide state, so each ``generate`` call
+holds a lock. Concurrent streamed replies are batched into one call
+(agent/batching.py: 8 chats at once no longer wait for each other); simulation
+and evaluation batch inside ``generate_batch``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,33 @@ from typing import Iterator
 
 import torch
 
+from .batching import StreamBatcher
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
 
 
+def _check_weights(path: Path) -> None:
+    """Read the adapter's safetensors file in full before PEFT touches the model: PEFT injects the LoRA layers
+    into the shared base model first and loads the weights after, so a corrupt file would leave layers behind."""
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        return  # adapter_model.bin: PEFT reads it
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:
+        raise AdapterLoadError(f"The adapter weights {weights} cannot be read: {exc}") from exc
+    if not tensors:
+        raise AdapterLoadError(f"The adapter weights {weights} hold no tensors.")
+
+
 class TransformersEngine:
     name = "transformers"
 
-    def __init__(self, model_path: Path, *, threads: int = 1, dtype: str = "bfloat16"):
+    def __init__(self, model_path: Path, *, threads: int = 1, dtype: str = "bfloat16", max_batch: int = BATCH_SIZE):
+        """`max_batch`: concurrent streamed replies generated together (1 = one after another)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.set_num_threads(threads)
@@ -36,6 +56,7 @@ class TransformersEngine:
         self.model = self.base            # becomes a PeftModel once an adapter is loaded
         self.adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
+        self._batcher = StreamBatcher(self, max_batch=max_batch)
 
     # -- adapters -------------------------------------------------------------
     def load_adapter(self, adapter_id: str, path: Path) -> None:
@@ -44,6 +65,7 @@ class TransformersEngine:
         validate_adapter_folder(path)
         if adapter_id in self.adapters:
             return
+        _check_weights(Path(path))
         with self._lock:
             try:
                 if self.model is self.base:
@@ -58,8 +80,14 @@ class TransformersEngine:
     def unload_adapter(self, adapter_id: str) -> None:
         with self._lock:
             if adapter_id in self.adapters and self.model is not self.base:
-                self.model.delete_adapter(adapter_id)
                 del self.adapters[adapter_id]
+                if self.adapters:
+                    self.model.delete_adapter(adapter_id)
+                else:  # the last one: back to the plain base model (a PeftModel with no adapter cannot generate)
+                    self.model.unload()
+                    if hasattr(self.base, "peft_config"):
+                        del self.base.peft_config
+                    self.model = self.base
 
     def _select(self, adapter: str | None):
         """Context manager that routes generation through `adapter` (None = base). Call with the lock held."""
@@ -90,46 +118,7 @@ class TransformersEngine:
         return kwargs
 
     def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
-
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
-        inputs = self._encode([messages])
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        failure: list[BaseException] = []
-        stop = threading.Event()
-
-        class StopWhenAbandoned(StoppingCriteria):
-            """A reader that stops early (browser closed) frees the engine at the next token."""
-
-            def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
-
-        self._lock.acquire()
-
-        def run():
-            try:
-                if params.seed is not None:
-                    torch.manual_seed(params.seed)
-                with torch.inference_mode(), self._select(adapter):
-                    self.model.generate(**inputs, streamer=streamer,
-                                        stopping_criteria=StoppingCriteriaList([StopWhenAbandoned()]),
-                                        **self._generate_kwargs(params))
-            except BaseException as exc:  # reported to the consumer below
-                failure.append(exc)
-                streamer.end()
-            finally:
-                self._lock.release()
-
-        threading.Thread(target=run, daemon=True, name="generate").start()
-        try:
-            for piece in streamer:
-                if piece:
-                    yield piece
-        finally:
-            stop.set()
-        if failure:
-            raise EngineError(f"Generation failed: {failure[0]}") from failure[0]
+        yield from self._batcher.stream(messages, params, adapter)
 
     def generate_batch(
         self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
@@ -158,4 +147,5 @@ class TransformersEngine:
         return out
 
     def close(self) -> None:
+        self._batcher.close()
         self.adapters.clear()

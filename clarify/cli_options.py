@@ -35,3 +35,19 @@ def fail(message: str, code: int = 2) -> None:
     """Print a one-line error (no traceback wall) and exit."""
     typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def open_store(settings: Settings):
+    """The command's LogStore, or a one-line error: the file is locked, or the data folder is unwritable or full."""
+    import duckdb
+
+    from logs_db.store import DatabaseLocked, LogStore
+
+    try:
+        return LogStore(settings.database)
+    except DatabaseLocked as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot open the log database {settings.database}: {exc.strerror or exc}")
+    except duckdb.Error as exc:
+        fail(f"cannot open the log database {settings.database}: {exc}")

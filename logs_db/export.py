@@ -1,7 +1,7 @@
 """Export the rated conversations in the chat-messages form TRL (and `datasets`) read directly.
 
 One record per rated conversation, the same conversations and rewards as the
-trainer's snapshot (``logs_db.snapshot.SNAPSHOT_SQL``)::
+trainer's snapshot (``logs_db.snapshot.snapshot_table``)::
 
     {"messages": [{"role": "system", "content": <agent.policy.build_prompt's system prompt>},
                   {"role": "user", "content": ...}, {"role": "assistant", "content": ...}, ...],
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from agent.policy import build_prompt
 
-from .snapshot import SNAPSHOT_SQL, SnapshotFilter
+from .snapshot import SnapshotFilter, snapshot_table
 from .store import LogStore
 
 FORMATS = ("jsonl", "parquet")
@@ -42,13 +42,8 @@ SCHEMA = pa.schema([
 ])
 
 
-def _params(f: SnapshotFilter) -> list:
-    # The order of SNAPSHOT_SQL's placeholders (the trainer's snapshot uses the same query).
-    return [f.source, f.source, f.since, f.since, f.until, f.until, f.by_adapter, f.adapter_id]
-
-
 def chat_records(store: LogStore, filters: SnapshotFilter = SnapshotFilter(), *, horizon: int = 1) -> list[dict]:
-    rows = store.query_arrow(SNAPSHOT_SQL, _params(filters)).to_pylist()
+    rows = snapshot_table(store, filters).to_pylist()
     records = []
     for r in rows:
         system = build_prompt(r["context"], [], horizon)[0]

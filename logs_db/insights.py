@@ -16,20 +16,13 @@ from .store import LogStore
 
 SOURCES = ("ui", "simulated")
 
-# Rated conversations with their reward, optionally of one source (?, ? = source, source).
+# Rated conversations with their reward, optionally of one source (?, ? = source, source). The rating reward
+# (last rating of the final agent turn) is a summary column kept on every write (migration 3).
 _RATED = """
-WITH final_turn AS (
-    SELECT conversation_id, arg_max(id, idx) AS turn_id
-    FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
-),
-last_rating AS (
-    SELECT r.conversation_id, arg_max(r.reward, r.created_at) AS reward
-    FROM ratings r JOIN final_turn f ON r.turn_id = f.turn_id GROUP BY r.conversation_id
-),
-rated AS (
-    SELECT c.id, c.source, c.adapter_id, c.arm, c.created_at, coalesce(c.reward, lr.reward) AS reward
-    FROM conversations c LEFT JOIN last_rating lr ON lr.conversation_id = c.id
-    WHERE coalesce(c.reward, lr.reward) IS NOT NULL
+WITH rated AS (
+    SELECT c.id, c.source, c.adapter_id, c.arm, c.created_at, coalesce(c.reward, c.rated_reward) AS reward
+    FROM conversations c
+    WHERE coalesce(c.reward, c.rated_reward) IS NOT NULL
       AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
 )
 """
@@ -48,14 +41,10 @@ FROM rated GROUP BY ALL ORDER BY first_seen, adapter, source
 
 # Share of conversations whose first agent turn is a clarifying question (kind 'ask').
 ASK_RATE_PER_DAY_SQL = """
-WITH first_agent AS (
-    SELECT conversation_id, arg_min(kind, idx) AS kind
-    FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
-)
 SELECT CAST(date_trunc('day', c.created_at) AS TIMESTAMP) AS day, c.source,
-       avg(CASE WHEN f.kind = 'ask' THEN 1.0 ELSE 0.0 END) AS ask_rate, count(*) AS conversations
-FROM conversations c JOIN first_agent f ON f.conversation_id = c.id
-WHERE CAST(? AS VARCHAR) IS NULL OR c.source = ?
+       avg(CASE WHEN c.first_agent_kind = 'ask' THEN 1.0 ELSE 0.0 END) AS ask_rate, count(*) AS conversations
+FROM conversations c
+WHERE c.first_agent_kind IS NOT NULL AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
 GROUP BY ALL ORDER BY day, c.source
 """
 

@@ -7,6 +7,27 @@ leaves the schema either before or after a migration, never half-way.
 
 from __future__ import annotations
 
+# The summary columns from the turns and ratings, by their definitions: migration 3 backfills with it, and a
+# bulk load that writes turns with SQL (bench/logs.py) runs it after.
+REBUILD_SUMMARY_SQL = """
+UPDATE conversations
+SET final_idx = s.final_idx, final_turn_id = s.final_turn_id, first_agent_kind = s.first_kind,
+    rated_reward = s.rated_reward
+FROM (
+    WITH agent AS (
+        SELECT conversation_id, max(idx) AS final_idx, arg_max(id, idx) AS final_turn_id,
+               arg_min(kind, idx) AS first_kind
+        FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
+    ),
+    last_rating AS (
+        SELECT r.conversation_id, arg_max(r.reward, r.created_at) AS rated_reward
+        FROM ratings r JOIN agent a ON r.turn_id = a.final_turn_id GROUP BY r.conversation_id
+    )
+    SELECT a.*, lr.rated_reward FROM agent a LEFT JOIN last_rating lr USING (conversation_id)
+) s
+WHERE conversations.id = s.conversation_id
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "initial",
@@ -121,6 +142,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         ALTER TABLE training_runs ADD COLUMN trigger VARCHAR;   -- cli | ui | scheduler
         """,
+    ),
+    (
+        "conversation_summary",
+        """
+        -- Kept by the store on every write (logs_db/writer.py, LogStore.add_rating), so the snapshot and the
+        -- insights read one row per conversation instead of aggregating every turn.
+        ALTER TABLE conversations ADD COLUMN final_idx INTEGER;         -- idx of the last ok agent turn
+        ALTER TABLE conversations ADD COLUMN final_turn_id VARCHAR;     -- id of the last ok agent turn
+        ALTER TABLE conversations ADD COLUMN first_agent_kind VARCHAR;  -- kind of the first ok agent turn
+        ALTER TABLE conversations ADD COLUMN rated_reward DOUBLE;       -- last rating of the final agent turn
+        """ + REBUILD_SUMMARY_SQL,
     ),
 ]
 

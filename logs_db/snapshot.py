@@ -17,38 +17,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .store import LogStore
 
-SNAPSHOT_SQL = """
-WITH final_turn AS (
-    SELECT conversation_id, arg_max(idx, idx) AS final_idx, arg_max(id, idx) AS turn_id
-    FROM turns WHERE role = 'assistant' AND status = 'ok' GROUP BY conversation_id
-),
-last_rating AS (
-    SELECT r.conversation_id, arg_max(r.reward, r.created_at) AS reward
-    FROM ratings r JOIN final_turn f ON r.turn_id = f.turn_id GROUP BY r.conversation_id
-),
-msgs AS (
-    SELECT t.conversation_id,
-           list({'role': t.role, 'content': t.text, 'kind': t.kind} ORDER BY t.idx) AS messages
-    FROM turns t JOIN final_turn f ON f.conversation_id = t.conversation_id
-    WHERE t.status = 'ok' AND t.idx <= f.final_idx
-    GROUP BY t.conversation_id
-)
-SELECT c.id AS conversation_id, c.context_key, c.context, c.source, c.adapter_id, c.created_at,
-       coalesce(c.reward, lr.reward) AS reward, m.messages
+# The rated conversations, in snapshot order (rn). Their reward and final agent turn are summary columns kept
+# on every write (migration 3), so this reads one row per conversation. Placeholders: the filters below.
+KEPT_SQL = """
+SELECT row_number() OVER (ORDER BY c.created_at, c.id) - 1 AS rn,
+       c.id AS conversation_id, c.context_key, c.context, c.source, c.adapter_id, c.created_at,
+       coalesce(c.reward, c.rated_reward) AS reward, c.final_idx
 FROM conversations c
-JOIN msgs m ON m.conversation_id = c.id
-LEFT JOIN last_rating lr ON lr.conversation_id = c.id
-WHERE coalesce(c.reward, lr.reward) IS NOT NULL
+WHERE c.final_idx IS NOT NULL AND coalesce(c.reward, c.rated_reward) IS NOT NULL
   AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
   AND (CAST(? AS TIMESTAMP) IS NULL OR c.created_at >= ?)
   AND (CAST(? AS TIMESTAMP) IS NULL OR c.created_at < ?)
   AND (NOT CAST(? AS BOOLEAN) OR c.adapter_id IS NOT DISTINCT FROM ?)
-ORDER BY c.created_at, c.id
+ORDER BY rn
 """
+
+# Their ok turns up to the final agent turn, flat and in order; `snapshot_kept` is KEPT_SQL's result.
+# (Nesting them with list(... ORDER BY idx) in SQL was 3-4x slower at 1M turns: docs/BENCHMARKS.md.)
+MESSAGES_SQL = """
+SELECT k.rn, t.role, t.text AS content, t.kind
+FROM turns t JOIN snapshot_kept k ON t.conversation_id = k.conversation_id
+WHERE t.status = 'ok' AND t.idx <= k.final_idx
+ORDER BY k.rn, t.idx
+"""
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string()), ("kind", pa.string())])
+MESSAGES = pa.list_(pa.field("l", MESSAGE))
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,29 @@ class Snapshot:
     n_conversations: int
 
 
-def export_snapshot(store: LogStore, dest: Path, filters: SnapshotFilter = SnapshotFilter()) -> Snapshot:
-    """Write atomically (temp file + rename) so a reader never sees half a snapshot."""
+def snapshot_table(store: LogStore, filters: SnapshotFilter = SnapshotFilter()) -> pa.Table:
+    """One row per rated conversation (oldest first) with its reward and `messages`, a list of
+    {role, content, kind}: its ok turns up to its final agent turn. Both queries read one database state."""
     params = [filters.source, filters.source, filters.since, filters.since, filters.until, filters.until,
               filters.by_adapter, filters.adapter_id]
-    table = store.query_arrow(SNAPSHOT_SQL, params)
+    with store.reading() as cur:
+        kept = cur.sql(KEPT_SQL, params=params).to_arrow_table()
+        cur.register("snapshot_kept", kept.select(["rn", "conversation_id", "final_idx"]))
+        try:
+            flat = cur.sql(MESSAGES_SQL).to_arrow_table()
+        finally:
+            cur.unregister("snapshot_kept")
+    # rn is 0..n-1 and sorted, so conversation i's messages start at the first row with rn >= i.
+    offsets = np.searchsorted(flat.column("rn").to_numpy(), np.arange(kept.num_rows + 1)).astype(np.int32)
+    messages = pa.StructArray.from_arrays([flat.column(n).combine_chunks() for n in MESSAGE.names],
+                                          fields=list(MESSAGE))
+    lists = pa.ListArray.from_arrays(pa.array(offsets), messages, type=MESSAGES)
+    return kept.drop_columns(["rn", "final_idx"]).append_column("messages", lists)
+
+
+def export_snapshot(store: LogStore, dest: Path, filters: SnapshotFilter = SnapshotFilter()) -> Snapshot:
+    """Write atomically (temp file + rename) so a reader never sees half a snapshot."""
+    table = snapshot_table(store, filters)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".parquet", dir=dest.parent)

@@ -3,7 +3,9 @@
 All values travel as bound parameters; no SQL text is ever built from user input.
 DuckDB allows one read-write process per file, so this object is owned by the
 serving process (or one CLI command at a time); threads share it through a
-cursor each.
+cursor each. New conversations, turns and grader rewards are written behind
+the caller by one writer thread (logs_db/writer.py); every other call first
+waits for them, so reads always see every write made before them.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import duckdb
 
 from .migrations import apply_migrations
+from .writer import WriteBehind, now
 
 ROLES = ("user", "assistant")
 TURN_KINDS = ("user", "ask", "answer")
@@ -38,6 +42,9 @@ class UnknownId(LogError):
 
 class DatabaseLocked(RuntimeError):
     pass
+
+
+INTERRUPTED_BY_RESTART = "The server stopped before this reply finished."
 
 
 def new_id() -> str:
@@ -130,7 +137,7 @@ class LogStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = duckdb.connect(str(self.path))
+            self._conn = self._connect()
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DatabaseLocked(
@@ -141,11 +148,27 @@ class LogStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+        self._ratings_lock = threading.Lock()   # the double-rating check and the insert are one step
         apply_migrations(self._conn)
+        self._writer = WriteBehind(self._conn)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            # A creation cut short (disk full at the first start) leaves an empty file DuckDB refuses for good;
+            # it holds nothing, so start afresh. (A file another process is creating is locked: not this case.)
+            if "not a valid DuckDB database file" not in str(exc) or not self.path.is_file() \
+                    or self.path.stat().st_size != 0:
+                raise
+            self.path.unlink()
+            return duckdb.connect(str(self.path))
 
     # -- plumbing -------------------------------------------------------------
     @property
     def _cur(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor, once every write queued before this call is committed."""
+        self._writer.flush()
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._conn.cursor()
@@ -162,13 +185,27 @@ class LogStore:
         """A constant query straight to an Arrow table (no row-by-row copy): snapshots, insights."""
         # A fresh cursor: the thread's cursor may hold a half-fetched result (fetchone), which DuckDB
         # refuses to mix with a relation query on the same connection.
+        self._writer.flush()
         cur = self._conn.cursor()
         try:
             return cur.sql(sql, params=list(params)).to_arrow_table()
         finally:
             cur.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor in one transaction, so several queries read one state of the log (the snapshot)."""
+        self._writer.flush()
+        cur = self._conn.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            yield cur
+        finally:
+            cur.execute("ROLLBACK")
+            cur.close()
+
     def close(self) -> None:
+        self._writer.close()
         with self._cursors_lock:
             for cur in self._cursors:
                 cur.close()
@@ -199,14 +236,18 @@ class LogStore:
         meta: dict | None = None,
         conversation_id: str | None = None,
     ) -> str:
-        cid = conversation_id or new_id()
         key = context_key or context_hash(context)
-        self._cur.execute(
+        if conversation_id is None:  # a fresh id cannot clash: written behind the caller
+            cid = new_id()
+            self._writer.put_conversation(
+                cid, (cid, now(), source, key, context, adapter_id, engine, arm, user_id, _json(meta or {})))
+            return cid
+        self._cur.execute(  # a caller's id may exist already: written now, so a clash raises here
             "INSERT INTO conversations (id, source, context_key, context, adapter_id, engine, arm, user_id, meta)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [cid, source, key, context, adapter_id, engine, arm, user_id, _json(meta or {})],
+            [conversation_id, source, key, context, adapter_id, engine, arm, user_id, _json(meta or {})],
         )
-        return cid
+        return conversation_id
 
     def get_conversation(self, conversation_id: str) -> Conversation:
         row = self._cur.execute(
@@ -221,8 +262,7 @@ class LogStore:
     def set_conversation_reward(self, conversation_id: str, reward: float) -> None:
         if not 0.0 <= reward <= 1.0:
             raise LogError(f"Reward must be in [0, 1], got {reward}.")
-        self.get_conversation(conversation_id)
-        self._cur.execute("UPDATE conversations SET reward = ? WHERE id = ?", [reward, conversation_id])
+        self._writer.put_reward(conversation_id, float(reward), self.get_conversation)
 
     def add_turn(
         self,
@@ -246,25 +286,39 @@ class LogStore:
         if status not in ("ok", "failed"):
             raise LogError(f"Unknown turn status {status!r}.")
         tid = new_id()
-        cur = self._cur
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            if cur.execute("SELECT 1 FROM conversations WHERE id = ?", [conversation_id]).fetchone() is None:
-                raise UnknownId(f"No conversation with id {conversation_id!r}.")
-            (idx,) = cur.execute(
-                "SELECT coalesce(max(idx) + 1, 0) FROM turns WHERE conversation_id = ?", [conversation_id]
-            ).fetchone()
-            cur.execute(
-                "INSERT INTO turns (id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,"
-                " prompt_tokens, completion_tokens, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [tid, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,
-                 prompt_tokens, completion_tokens, status, error],
-            )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        queued = self._writer.put_turn(
+            conversation_id,
+            lambda idx: (tid, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,
+                         prompt_tokens, completion_tokens, status, error, now()),
+            self._next_idx_in_db,
+        )
+        if not queued:
+            raise UnknownId(f"No conversation with id {conversation_id!r}.")
         return tid
+
+    def _next_idx_in_db(self, conversation_id: str) -> int | None:
+        """The next turn position of a conversation (None when there is no such conversation)."""
+        row = self._cur.execute(
+            "SELECT (SELECT coalesce(max(idx) + 1, 0) FROM turns WHERE conversation_id = c.id)"
+            " FROM conversations c WHERE c.id = ?",
+            [conversation_id],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def fail_unanswered_turns(self, error: str = INTERRUPTED_BY_RESTART) -> int:
+        """Give every chat conversation whose last turn is a user turn a failed agent turn; returns how many.
+
+        Only a crash of the serving process mid-reply leaves one (a reply is otherwise always logged, ok or
+        failed). The serving process runs this at start, while it holds the file and nobody chats yet.
+        """
+        rows = self._cur.execute(
+            "SELECT t.conversation_id FROM turns t JOIN conversations c ON c.id = t.conversation_id"
+            " WHERE c.source = 'ui' AND t.role = 'user'"
+            " AND t.idx = (SELECT max(u.idx) FROM turns u WHERE u.conversation_id = t.conversation_id)"
+        ).fetchall()
+        for (cid,) in rows:
+            self.add_turn(cid, role="assistant", kind="answer", text="", status="failed", error=error)
+        return len(rows)
 
     def get_turn(self, turn_id: str) -> Turn:
         row = self._cur.execute(
@@ -307,11 +361,30 @@ class LogStore:
         if conv.user_id is not None and user_id is not None and conv.user_id != user_id:
             raise LogError("You can only rate replies in your own conversations.")
         rid = new_id()
-        self._cur.execute(
-            "INSERT INTO ratings (id, turn_id, conversation_id, kind, value, comment, reward, user_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [rid, turn_id, turn.conversation_id, kind, float(value), comment, reward, user_id],
-        )
+        with self._ratings_lock:
+            # A repeated identical rating (double click, replayed request) would change nothing but the count.
+            last = self._cur.execute(
+                "SELECT kind, value, comment FROM ratings WHERE turn_id = ? AND user_id IS NOT DISTINCT FROM ?"
+                " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                [turn_id, user_id],
+            ).fetchone()
+            if last == (kind, float(value), comment):
+                raise LogError("This reply already has exactly this rating from you; nothing new was recorded.")
+            cur = self._cur
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(
+                    "INSERT INTO ratings (id, turn_id, conversation_id, kind, value, comment, reward, user_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [rid, turn_id, turn.conversation_id, kind, float(value), comment, reward, user_id],
+                )
+                # The conversation's reward is the last rating of its final agent turn (migration 3).
+                cur.execute("UPDATE conversations SET rated_reward = ? WHERE id = ? AND final_turn_id = ?",
+                            [reward, turn.conversation_id, turn_id])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
         return rid
 
     def list_ratings(self, conversation_id: str) -> list[Rating]:

@@ -1,10 +1,17 @@
-"""Shared fixtures: the real bundled model (converted once), a real DuckDB file per test."""
+"""Shared fixtures: the real bundled model (converted once), a real DuckDB file per test, `clarify serve` subprocesses."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,3 +87,90 @@ def make_adapter(lora_template, store, tmp_path):
         return adapter_id
 
     return make
+
+
+# `clarify serve` as a subprocess (browser, load and fault tests).
+
+CLARIFY = Path(sys.executable).with_name("clarify")
+SERVE_START_TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    url: str
+    db: Path
+    stdout: Path
+    stderr: Path
+
+    def logs(self) -> str:
+        return f"--- stdout\n{self.stdout.read_text()}\n--- stderr\n{self.stderr.read_text()[-4000:]}"
+
+    def stop(self) -> int:
+        """SIGTERM, like a service manager: the server must close cleanly and release the DuckDB file."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                pytest.fail("clarify serve did not stop within 60 s of SIGTERM\n" + self.logs())
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all (a crash, the OOM killer, a power cut of the process)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def serve(tmp_path, model_path):
+    """Start `clarify serve` (transformers engine, 1 thread, the bundled model) and wait until it answers.
+
+    ``serve(data_dir=None, env={...}, args=[...])`` -> Server. Each call gets a free port and its own log files;
+    every server still running is stopped (SIGTERM) at teardown.
+    """
+    if not CLARIFY.exists():
+        pytest.fail(f"{CLARIFY} is missing: run `make install`")
+    started: list[Server] = []
+
+    def start(data_dir: Path | None = None, *, env: dict | None = None, args: tuple = ()) -> Server:
+        data = data_dir or tmp_path / "data"
+        port = free_port()
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFY_")}
+        environ.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+                       **(env or {}))
+        n = len(started)
+        out, err = tmp_path / f"serve-{n}.out", tmp_path / f"serve-{n}.err"
+        with open(out, "w") as out_f, open(err, "w") as err_f:
+            proc = subprocess.Popen(
+                [str(CLARIFY), "serve", "--port", str(port), "--data-dir", str(data), "--model", str(model_path),
+                 "--engine", "transformers", "--threads", "1", *args],
+                stdout=out_f, stderr=err_f, env=environ, cwd=tmp_path)
+        srv = Server(proc, f"http://127.0.0.1:{port}/", data / "clarify.duckdb", out, err)
+        started.append(srv)
+        deadline = time.monotonic() + SERVE_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"clarify serve exited with {proc.returncode}\n" + srv.logs())
+            try:
+                with urllib.request.urlopen(srv.url, timeout=5) as resp:
+                    if resp.status == 200:
+                        return srv
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"clarify serve did not answer on {srv.url} within {SERVE_START_TIMEOUT} s\n" + srv.logs())
+            time.sleep(0.5)
+
+    yield start
+    for srv in started:
+        srv.stop()

@@ -19,7 +19,7 @@ from clarify.settings import Settings
 from learner.promotion import PromotionError, activate, label, rollback
 from logs_db.store import LogError, LogStore
 
-from .access import Access
+from .access import Access, admin_only
 from .training_manager import JobRefused, TrainingManager
 
 BASE = "base"
@@ -106,6 +106,7 @@ class AdaptersHandlers:
     def _user(self, request) -> str | None:
         return getattr(request, "username", None) if request is not None else None
 
+    @admin_only
     def promote(self, adapter_id: str | None, request: gr.Request = None) -> tuple:
         """Make the chosen adapter (or base) active now, without the gate. Returns (message, *refresh())."""
         refusal = self.access.refusal(request)
@@ -121,6 +122,7 @@ class AdaptersHandlers:
             return (_err(exc), *self.refresh())
         return (_esc(f"{label(target)} is now active: new conversations use it."), *self.refresh())
 
+    @admin_only
     def rollback(self, request: gr.Request = None) -> tuple:
         refusal = self.access.refusal(request)
         if refusal:
@@ -133,6 +135,7 @@ class AdaptersHandlers:
         return (_esc(f"Rolled back from {label(current)} to {label(target)}: new conversations use it."),
                 *self.refresh())
 
+    @admin_only
     def gate(self, adapter_id: str | None, request: gr.Request = None) -> str:
         """Start the promotion gate for one adapter in the background (follow it in the Training tab)."""
         refusal = self.access.refusal(request)
@@ -149,6 +152,7 @@ class AdaptersHandlers:
             return _err(exc)
         return _esc(f"The promotion gate for {adapter_id} started: follow it in the Training tab.")
 
+    @admin_only
     def set_ab(self, candidate: str | None, share, request: gr.Request = None) -> tuple:
         """Returns (message, active text)."""
         refusal = self.access.refusal(request)

@@ -331,7 +331,16 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
     return demo
 
 
-def launch_kwargs() -> dict:
-    """Look and hardening options for ``demo.launch`` (shared by `clarify serve` and tests)."""
+def launch_kwargs(access=None) -> dict:
+    """Look and hardening options for ``demo.launch`` (shared by `clarify serve` and tests).
+
+    `access` (ui.access.Access) is enforced on the HTTP routes by AdminGuard: admin events answer 401/403 to
+    anyone but an admin, whatever the client sends.
+    """
+    from starlette.middleware import Middleware
+
+    from .access import Access, AdminGuard
+
     return dict(css=CSS, theme=gr.themes.Soft(), ssr_mode=False, show_error=False,
-                footer_links=["gradio", "settings"], max_file_size="1mb")
+                footer_links=["gradio", "settings"], max_file_size="1mb",
+                app_kwargs={"middleware": [Middleware(AdminGuard, access=access or Access())]})

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_store
 from ui.access import Access, parse_auth  # noqa: F401  (parse_auth: re-exported for callers of this module)
 
 Host = Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1). "
@@ -92,21 +92,18 @@ def serve_command(
     except OSError as exc:
         fail(f"the data folder {settings.data_dir} is not writable: {exc.strerror or exc}")
 
-    import duckdb
-
     from agent.chat_service import ChatService
     from agent.engine import EngineError, GenerationParams
     from clarify.model_store import ModelNotFound
-    from logs_db.store import DatabaseLocked, LogError, LogStore
+    from logs_db.store import LogError
 
     with ExitStack() as cleanup:
-        try:
-            store = LogStore(settings.database)
-        except DatabaseLocked as exc:
-            fail(str(exc))
-        except (duckdb.Error, OSError) as exc:
-            fail(f"cannot open the log database {settings.database}: {exc}")
+        store = open_store(settings)
         cleanup.callback(store.close)
+        recovered = store.fail_unanswered_turns()
+        if recovered:
+            typer.secho(f"Warning: {recovered} reply(ies) were cut off when the server last stopped without a clean "
+                        "shutdown; they are logged as failed turns.", fg=typer.colors.YELLOW, err=True)
 
         typer.echo("Loading the model…", err=True)
         try:
@@ -147,7 +144,8 @@ def serve_command(
             demo.launch(server_name=settings.host, server_port=settings.port,
                         auth=access.check_password if access.configured else None,
                         auth_message="clarify: sign in to chat." if access.configured else None,
-                        prevent_thread_lock=True, quiet=True, inbrowser=False, share=False, **launch_kwargs())
+                        prevent_thread_lock=True, quiet=True, inbrowser=False, share=False,
+                        **launch_kwargs(access))
         except OSError as exc:
             fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")
         cleanup.callback(demo.close)

@@ -20,7 +20,7 @@ from logs_db.export import FORMATS, export_chat
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
 
-from .access import Access
+from .access import Access, admin_only
 
 SOURCES = ("all", "ui", "simulated")
 ARM_COLUMNS = ["arm", "adapter", "conversations", "mean_reward", "ci95_low", "ci95_high"]
@@ -59,6 +59,7 @@ class InsightsHandlers:
         return (per_day, per_adapter, insights.ask_rate_per_day(self.store, source),
                 _day_label(insights.ratings_per_day(self.store, source)), evals, arms, message)
 
+    @admin_only
     def export(self, fmt: str, source: str, request: gr.Request = None) -> tuple:
         """(file for download or None, message). Admin only."""
         refusal = self.access.refusal(request)

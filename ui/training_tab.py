@@ -21,7 +21,7 @@ from learner.train_adapter import METHODS
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
 
-from .access import Access
+from .access import Access, admin_only
 from .training_manager import JobRefused, JobStatus, TrainingManager
 
 POLL_SECONDS = 1.0     # while a run is in progress
@@ -126,6 +126,7 @@ class TrainingHandlers:
     def _view(self, job: JobStatus | None) -> tuple:
         return progress_html(job), log_text(job), gr.Timer(active=bool(job and job.running))
 
+    @admin_only
     def start(self, method: str, source: str, since: str, until: str, max_steps, gate: bool,
               request: gr.Request = None) -> tuple:
         """Returns (message, progress, log, timer)."""
@@ -150,6 +151,7 @@ class TrainingHandlers:
         return (_esc(f"Training started ({method}). Progress below; you can leave or reload this page."),
                 *self._view(job))
 
+    @admin_only
     def cancel(self, request: gr.Request = None) -> str:
         refusal = self.access.refusal(request)
         if refusal:

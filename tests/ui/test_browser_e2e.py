@@ -9,13 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -29,8 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-CLARIFY = Path(sys.executable).with_name("clarify")
-START_TIMEOUT = 120
 REPLY_TIMEOUT_MS = 120_000
 QUESTION = "How much is an espresso?"
 COMMENT = "Good, but it should ask which branch."
@@ -53,70 +44,9 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    url: str
-    db: Path
-    stdout: Path
-    stderr: Path
-
-    def logs(self) -> str:
-        return f"--- stdout\n{self.stdout.read_text()}\n--- stderr\n{self.stderr.read_text()[-4000:]}"
-
-    def stop(self) -> int:
-        """SIGTERM, like a service manager: the server must close cleanly and release the DuckDB file."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail("clarify serve did not stop within 60 s of SIGTERM\n" + self.logs())
-        return self.proc.returncode
-
-
 @pytest.fixture
-def server(tmp_path, model_path):
-    if not CLARIFY.exists():
-        pytest.fail(f"{CLARIFY} is missing: run `make install`")
-    port = free_port()
-    data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFY_")}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               CLARIFY_MAX_NEW_TOKENS="48")  # a shorter reply keeps the test quick
-    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    with open(out, "w") as out_f, open(err, "w") as err_f:
-        proc = subprocess.Popen(
-            [str(CLARIFY), "serve", "--port", str(port), "--data-dir", str(data), "--model", str(model_path),
-             "--engine", "transformers", "--threads", "1"],
-            stdout=out_f, stderr=err_f, env=env, cwd=tmp_path,
-        )
-    srv = Server(proc, f"http://127.0.0.1:{port}/", data / "clarify.duckdb", out, err)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"clarify serve exited with {proc.returncode}\n" + srv.logs())
-            try:
-                with urllib.request.urlopen(srv.url, timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"clarify serve did not answer on {srv.url} within {START_TIMEOUT} s\n" + srv.logs())
-            time.sleep(0.5)
-        yield srv
-    finally:
-        srv.stop()
+def server(serve):
+    return serve(env={"CLARIFY_MAX_NEW_TOKENS": "48"})  # a shorter reply keeps the test quick
 
 
 @pytest.fixture

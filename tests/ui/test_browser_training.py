@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -34,8 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-CLARIFY = Path(sys.executable).with_name("clarify")
-START_TIMEOUT = 120
 TRAIN_TIMEOUT_MS = 240_000
 REPLY_TIMEOUT_MS = 120_000
 QUESTION = "How much is a large latte?"
@@ -71,60 +64,12 @@ def seed(db: Path) -> int:
     return n
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(tmp_path, model_path):
-    if not CLARIFY.exists():
-        pytest.fail(f"{CLARIFY} is missing: run `make install`")
+def server(serve, tmp_path):
     data = tmp_path / "data"
-    db = data / "clarify.duckdb"
-    assert seed(db) == 6
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFY_")}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               CLARIFY_MAX_NEW_TOKENS="32", CLARIFY_GATE_ITEMS="2", CLARIFY_AUTO_PROMOTE="false")
-    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
-    with open(out, "w") as out_f, open(err, "w") as err_f:
-        proc = subprocess.Popen(
-            [str(CLARIFY), "serve", "--port", str(port), "--data-dir", str(data), "--model", str(model_path),
-             "--engine", "transformers", "--threads", "1"],
-            stdout=out_f, stderr=err_f, env=env, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}/"
-    logs = lambda: f"--- stdout\n{out.read_text()}\n--- stderr\n{err.read_text()[-4000:]}"  # noqa: E731
-
-    def stop() -> int:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                pytest.fail("clarify serve did not stop within 60 s of SIGTERM\n" + logs())
-        return proc.returncode
-
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"clarify serve exited with {proc.returncode}\n" + logs())
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"clarify serve did not answer on {url} within {START_TIMEOUT} s\n" + logs())
-            time.sleep(0.5)
-        yield dict(url=url, db=db, stop=stop, logs=logs)
-    finally:
-        stop()
+    assert seed(data / "clarify.duckdb") == 6
+    return serve(data, env={"CLARIFY_MAX_NEW_TOKENS": "32", "CLARIFY_GATE_ITEMS": "2",
+                            "CLARIFY_AUTO_PROMOTE": "false"})
 
 
 @pytest.fixture
@@ -157,7 +102,7 @@ def wait_value(page, selector: str, text: str, timeout_ms: int = 30_000) -> str:
 def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
     started = time.monotonic()
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(server["url"])
+    page.goto(server.url)
     page.locator("#message textarea").wait_for(timeout=60_000)
 
     # Training tab: a 2-step run on everything rated.
@@ -211,8 +156,8 @@ def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
     page.screenshot(path=str(tmp_path / "insights-tab.png"), full_page=True)
     page.close()
 
-    assert server["stop"]() == 0, server["logs"]()
-    with duckdb.connect(str(server["db"]), read_only=True) as con:
+    assert server.stop() == 0, server.logs()
+    with duckdb.connect(str(server.db), read_only=True) as con:
         assert con.execute("SELECT status, trigger, adapter_id FROM training_runs").fetchall() == [
             ("succeeded", "ui", adapter_id)]
         assert con.execute("SELECT status FROM adapters WHERE id = ?", [adapter_id]).fetchone() == ("active",)
