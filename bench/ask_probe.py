@@ -1,0 +1,74 @@
+"""How likely is the agent to open with a clarifying question, on ambiguous vs clear items?
+
+A cheap probe of the learned *decision* (one forward pass per item, no generation): the probability
+that the first token of the agent's reply starts one of the simulator's question prefixes
+("Do you mean", ...). A policy that knows *when* to ask separates the two rows; a policy that only
+learned *whether* to ask moves both rows together (docs/LEARNING.md). Use it to compare adapters or
+checkpoints before paying for a full `clarify eval`.
+
+Usage: .venv/bin/python bench/ask_probe.py [--adapter PATH] [--items agent/data/dev.jsonl] [--limit 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agent.items import load_items  # noqa: E402
+from agent.policy import Message, build_prompt  # noqa: E402
+from agent.simulator import ASK_PREFIXES  # noqa: E402
+from clarify.model_store import resolve_model  # noqa: E402
+
+
+def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int]) -> float:
+    import torch
+
+    prompt = build_prompt(item.context, [Message("user", item.question, "user")], horizon=1)
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        probs = model(ids).logits[0, -1].float().softmax(-1)
+    return float(probs[ask_token_ids].sum())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--adapter", type=Path, default=None, help="a PEFT adapter folder (default: the base model)")
+    p.add_argument("--items", type=Path, default=REPO / "agent" / "data" / "dev.jsonl")
+    p.add_argument("--limit", type=int, default=30, help="items of each kind")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(args.threads)
+    model_dir = resolve_model(None, REPO / ".clarify" / "models")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if args.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(args.adapter)).eval()
+    ask_ids = sorted({tokenizer(prefix, add_special_tokens=False)["input_ids"][0] for prefix in ASK_PREFIXES})
+    items = load_items(args.items)
+    rows = []
+    for name, group in (("ambiguous", [i for i in items if i.ambiguous]), ("clear", [i for i in items if not i.ambiguous])):
+        probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group[: args.limit]]
+        rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
+    print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}")
+    print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
+    for name, n, mean, share in rows:
+        print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
+    print(f"separation (ambiguous - clear): {rows[0][2] - rows[1][2]:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
