@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,9 +18,6 @@ from agent.policy import classify_agent_turn
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 REPLY_TIMEOUT_MS = 120_000
 QUESTION = "How much is an espresso?"
 COMMENT = "Good, but it should ask which branch."
@@ -47,20 +43,6 @@ def squash(text: str) -> str:
 @pytest.fixture
 def server(serve):
     return serve(env={"CLARIFY_MAX_NEW_TOKENS": "48"})  # a shorter reply keeps the test quick
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian chromium; never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def wait_status(page, text: str, timeout_ms: int = 30_000) -> str:

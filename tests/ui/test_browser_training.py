@@ -26,9 +26,6 @@ from logs_db.store import LogStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 TRAIN_TIMEOUT_MS = 240_000
 REPLY_TIMEOUT_MS = 120_000
 QUESTION = "How much is a large latte?"
@@ -70,20 +67,6 @@ def server(serve, tmp_path):
     assert seed(data / "clarify.duckdb") == 6
     return serve(data, env={"CLARIFY_MAX_NEW_TOKENS": "32", "CLARIFY_GATE_ITEMS": "2",
                             "CLARIFY_AUTO_PROMOTE": "false"})
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian chromium; never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def wait_text(page, selector: str, text: str, timeout_ms: int = 30_000) -> str:
