@@ -132,6 +132,12 @@ def _unjson(text: str | None) -> dict:
     return json.loads(text) if text else {}
 
 
+
+def _dicts(cur) -> list[dict]:
+    """Every remaining row of a query as {column: value}."""
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
 class LogStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -485,8 +491,7 @@ class LogStore:
             " ORDER BY seq DESC LIMIT ?",
             [limit],
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return _dicts(cur)
 
     def last_forward_activation(self, adapter_id: str | None) -> dict | None:
         """The latest non-rollback activation that made `adapter_id` (None = base) active, or None."""
@@ -495,8 +500,8 @@ class LogStore:
             " WHERE adapter_id IS NOT DISTINCT FROM ? AND kind <> 'rollback' ORDER BY seq DESC LIMIT 1",
             [adapter_id],
         )
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row)) if row else None
+        rows = _dicts(cur)
+        return rows[0] if rows else None
 
     # -- training and eval runs ----------------------------------------------
     def start_training_run(self, *, method: str, config: dict, snapshot_path: str | None = None,
@@ -525,8 +530,7 @@ class LogStore:
             " FROM training_runs ORDER BY started_at DESC LIMIT ?",
             [limit],
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return _dicts(cur)
 
     def add_eval_run(self, *, adapter_id: str | None, items_path: str, items_hash: str, n: int,
                      metrics: dict) -> str:
@@ -546,8 +550,7 @@ class LogStore:
             " ORDER BY created_at DESC, id LIMIT ?",
             [adapter_id, items_hash, n, limit],
         )
-        names = [d[0] for d in cur.description]
-        return [{**dict(zip(names, row)), "metrics": _unjson(row[-1])} for row in cur.fetchall()]
+        return [{**row, "metrics": _unjson(row["metrics"])} for row in _dicts(cur)]
 
     def set_training_run_trigger(self, run_id: str, trigger: str) -> None:
         if trigger not in TRAINING_TRIGGERS:
@@ -605,8 +608,7 @@ class LogStore:
             " WHERE CAST(? AS VARCHAR) IS NULL OR candidate_id = ? ORDER BY created_at DESC, id LIMIT ?",
             [candidate_id, candidate_id, limit],
         )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return _dicts(cur)
 
 
 def context_hash(context: str) -> str:
