@@ -9,7 +9,7 @@ and after ``horizon`` questions the next agent turn is final whatever it is.
 
 Exploration: the base model almost never asks, so for ``ask_first`` of the
 ``per_item`` conversations the behaviour policy is forced to ask first: its
-first reply starts with a fixed prefix ("Do you mean", ...), the model
+first reply starts with a fixed prefix ("Do you mean"), the model
 completes it, and the reply is cut after its first question mark (a stop
 string; the kept text is exactly what is logged as the agent's turn). Every
 prompt comes from ``agent.policy.build_prompt``: the prefix is the only thing
@@ -35,12 +35,10 @@ from .grader import conversation_reward, grade_answer
 from .items import Item
 from .policy import Message, build_prompt, classify_agent_turn, must_answer
 
-ASK_PREFIXES = (
-    "Do you mean",
-    "Are you asking about",
-    "Just to check, are you asking about",
-    "To clarify, do you mean",
-)
+# One opening for every forced question: the greedy ask-or-answer decision is then one first token
+# ("Do") instead of probability mass split over four openings that each lose to the answer's first
+# token (docs/LEARNING.md).
+ASK_PREFIXES = ("Do you mean",)
 SOURCE = "simulated"
 RETRY_TEMPERATURE = 0.8
 DEFAULT_CHUNK = 16

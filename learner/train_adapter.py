@@ -44,6 +44,7 @@ class TrainConfig:
     sft_threshold: float = 0.5
     swift_min_std: float = MIN_STD
     negative_nll_cap: float = 3.0          # a negative-weight turn stops pushing once its mean NLL is above this
+    decision_weight: float = 1.0           # the first agent turn's first token (ask or answer) counts this many times
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     target_modules: list[str] = field(
@@ -72,6 +73,8 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
                 dropped += 1
                 continue
             row["weight"] = w
+            if t == 0:
+                row["first_token_weight"] = cfg.decision_weight
             rows.append(row)
     stats = {"examples": len(rows), "dropped_too_long": dropped,
              "weight_min": min((r["weight"] for r in rows), default=0.0),

@@ -34,7 +34,9 @@ class WeightedCollator:
             labels[i, :n] = torch.tensor(f["labels"])
             mask[i, :n] = 1
         weights = torch.tensor([float(f["weight"]) for f in features], dtype=torch.float32)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
+        first = torch.tensor([float(f.get("first_token_weight", 1.0)) for f in features], dtype=torch.float32)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights,
+                "first_token_weights": first}
 
 
 def _causal_lm_parts(model):
@@ -43,8 +45,14 @@ def _causal_lm_parts(model):
     return base.get_decoder(), base.get_output_embeddings()
 
 
-def per_example_nll(model, input_ids, attention_mask, labels, *, head_only_on_targets: bool = True):
-    """Mean negative log-likelihood of each example's labelled tokens, shape (batch,)."""
+def per_example_nll(model, input_ids, attention_mask, labels, *, head_only_on_targets: bool = True,
+                    first_token_weights: torch.Tensor | None = None):
+    """Mean negative log-likelihood of each example's labelled tokens, shape (batch,).
+
+    ``first_token_weights[i]`` counts example i's first labelled token that many times in its mean
+    (1 = plain mean): the ask-or-answer decision is that one token, and in a plain mean it is a
+    fifteenth of a turn whose other tokens the model learns anyway (docs/LEARNING.md).
+    """
     targets = labels[:, 1:]
     keep = targets != -100
     if head_only_on_targets:
@@ -55,8 +63,14 @@ def per_example_nll(model, input_ids, attention_mask, labels, *, head_only_on_ta
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep].float()
     token_nll = F.cross_entropy(logits, targets[keep], reduction="none")
     rows = keep.nonzero()[:, 0]
-    sums = torch.zeros(labels.shape[0], dtype=token_nll.dtype, device=token_nll.device).index_add_(0, rows, token_nll)
-    counts = keep.sum(dim=1).clamp(min=1)
+    token_w = torch.ones_like(token_nll)
+    if first_token_weights is not None:
+        is_first = torch.ones_like(rows, dtype=torch.bool)
+        is_first[1:] = rows[1:] != rows[:-1]
+        token_w = torch.where(is_first, first_token_weights.to(token_nll)[rows], token_w)
+    zeros = torch.zeros(labels.shape[0], dtype=token_nll.dtype, device=token_nll.device)
+    sums = zeros.index_add(0, rows, token_nll * token_w)
+    counts = zeros.index_add(0, rows, token_w).clamp(min=1e-6)
     return sums / counts
 
 
@@ -81,6 +95,7 @@ class RewardWeightedTrainer(Trainer):
         self.negative_nll_cap = negative_nll_cap
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        nll = per_example_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        nll = per_example_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                              first_token_weights=inputs.get("first_token_weights"))
         loss = weighted_loss(nll, inputs["weights"], self.negative_nll_cap)
         return (loss, {"nll": nll}) if return_outputs else loss

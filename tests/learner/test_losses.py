@@ -48,6 +48,30 @@ def test_nll_only_counts_agent_tokens(tiny_model):
     assert nll.tolist() == pytest.approx(expected, rel=1e-5)
 
 
+def _hand_token_nlls(model, ids, labels):
+    logits = model(input_ids=torch.tensor([ids])).logits[0]
+    return [-F.log_softmax(logits[pos - 1], -1)[labels[pos]].item() for pos in range(1, len(ids)) if labels[pos] != -100]
+
+
+def test_decision_token_weight_counts_the_first_agent_token_k_times(tiny_model):
+    """first_token_weight k: the first agent token counts k times in that example's mean; 1 is the plain mean."""
+    features = [
+        {"input_ids": [1, 5, 6, 7, 8, 2], "labels": [-100, -100, -100, 7, 8, 2], "weight": 0.5, "first_token_weight": 4.0},
+        {"input_ids": [1, 9, 10, 2], "labels": [-100, -100, 10, 2], "weight": -1.0},
+    ]
+    b = WeightedCollator(pad_token_id=0)(features)
+    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
+                          first_token_weights=b["first_token_weights"])
+    first = _hand_token_nlls(tiny_model, [1, 5, 6, 7, 8, 2], [-100, -100, -100, 7, 8, 2])
+    second = _hand_token_nlls(tiny_model, [1, 9, 10, 2], [-100, -100, 10, 2])
+    assert nll[0].item() == pytest.approx((4 * first[0] + first[1] + first[2]) / 6, rel=1e-5)
+    assert nll[1].item() == pytest.approx(sum(second) / len(second), rel=1e-5)
+    plain = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])
+    ones = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
+                           first_token_weights=torch.ones(2))
+    assert torch.allclose(plain, ones, atol=1e-6)
+
+
 def test_head_only_on_targets_equals_full_logits(tiny_model):
     b = _batch()
     fast = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"])

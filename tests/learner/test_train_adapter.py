@@ -1,0 +1,42 @@
+"""Snapshot conversations -> weighted training rows: which turns get which weight."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.policy import Message
+from learner.examples import Conversation
+from learner.train_adapter import TrainConfig, build_weighted_dataset
+
+
+def _conv(cid: str, key: str, reward: float, asked: bool) -> Conversation:
+    user = Message("user", "What is the capital of Georgia?", "user")
+    if asked:
+        msgs = [user, Message("assistant", "Do you mean the country or the US state?", "ask"),
+                Message("user", "The country.", "user"), Message("assistant", "Tbilisi.", "answer")]
+    else:
+        msgs = [user, Message("assistant", "Atlanta.", "answer")]
+    return Conversation(cid, key, "Georgia (country): capital Tbilisi. Georgia (US state): capital Atlanta.", reward, msgs)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(model_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path)
+
+
+def test_decision_weight_lands_on_first_agent_turns_only(tokenizer):
+    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+             _conv("lucky", "georgia", 1.0, False)]
+    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", decision_weight=6.0))
+    assert stats["examples"] == 4  # two turns of the asking conversation, one of each guess
+    by_conv: dict[str, list[dict]] = {}
+    for row in rows:
+        by_conv.setdefault(row["conversation_id"], []).append(row)
+    first_turns = [turns[0] for turns in by_conv.values()]
+    assert all(r["first_token_weight"] == 6.0 for r in first_turns)
+    assert "first_token_weight" not in by_conv["ask"][1]  # the answer after the clarification
+    # Per-context Swift on the first turn: the three weights sum to zero, asking is above the wrong guess.
+    assert sum(r["weight"] for r in first_turns) == pytest.approx(0.0, abs=1e-9)
+    assert by_conv["ask"][0]["weight"] > 0 > by_conv["guess"][0]["weight"]
