@@ -37,6 +37,12 @@ def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int]) -> f
     return float(probs[ask_token_ids].sum())
 
 
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Discrimination regardless of calibration: 1.0 = every ambiguous item above every clear one, 0.5 = chance."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    return sum(pairs) / len(pairs) if pairs else float("nan")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adapter", type=Path, default=None, help="a PEFT adapter folder (default: the base model)")
@@ -58,15 +64,17 @@ def main(argv=None) -> int:
         model = PeftModel.from_pretrained(model, str(args.adapter)).eval()
     ask_ids = sorted({tokenizer(prefix, add_special_tokens=False)["input_ids"][0] for prefix in ASK_PREFIXES})
     items = load_items(args.items)
-    rows = []
+    rows, probs_by_kind = [], {}
     for name, group in (("ambiguous", [i for i in items if i.ambiguous]), ("clear", [i for i in items if not i.ambiguous])):
         probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group[: args.limit]]
+        probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
     print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}")
     print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
     for name, n, mean, share in rows:
         print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
-    print(f"separation (ambiguous - clear): {rows[0][2] - rows[1][2]:+.3f}")
+    print(f"separation (ambiguous - clear): {rows[0][2] - rows[1][2]:+.3f}   "
+          f"AUC (P ranks an ambiguous item above a clear one): {auc(probs_by_kind['ambiguous'], probs_by_kind['clear']):.3f}")
     return 0
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     decision_weight: float = 1.0           # the first agent turn's first token (ask or answer) counts this many times
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
+    epoch_checkpoints: str = ""            # a folder: also save the adapter after every epoch (epoch1, epoch2, ...)
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
@@ -97,6 +98,17 @@ def _progress_callback(report: ProgressFn):
                     "loss": (logs or {}).get("loss"), "elapsed": round(elapsed, 1), "eta": round(eta, 1)})
 
     return Progress()
+
+
+def _epoch_checkpoint_callback(folder: Path):
+    """Save the LoRA weights at each epoch end, to pick the epoch with a cheap probe (bench/ask_probe.py)."""
+    from transformers import TrainerCallback
+
+    class EpochCheckpoints(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kw):
+            model.save_pretrained(folder / f"epoch{round(state.epoch)}")
+
+    return EpochCheckpoints()
 
 
 def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> dict:
@@ -168,7 +180,9 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
     )
     trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None, args=args, train_dataset=rows,
                                     data_collator=WeightedCollator(tokenizer.pad_token_id),
-                                    callbacks=[_progress_callback(report)])
+                                    callbacks=[_progress_callback(report)] + (
+                                        [_epoch_checkpoint_callback(Path(cfg.epoch_checkpoints))]
+                                        if cfg.epoch_checkpoints else []))
     result = trainer.train()
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     return {**stats, "train_loss": round(float(result.training_loss), 5), "steps": result.global_step}

@@ -71,3 +71,14 @@ def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store):
     assert store.list_adapters() == []
     assert store.list_training_runs()[0]["status"] == "cancelled"
     assert not any(settings.adapters_dir.iterdir()) if settings.adapters_dir.exists() else True
+
+
+def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, store, engine, tmp_path):
+    _log_conversations(store, 8)
+    folder = tmp_path / "checkpoints"
+    outcome = run_training(settings, store, method="swift",
+                           overrides={"epochs": 2, "batch_size": 8, "epoch_checkpoints": str(folder)})
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch1", "epoch2"]
+    assert [a.id for a in store.list_adapters()] == [outcome.adapter_id]  # checkpoints are for probing only
+    engine.load_adapter("epoch1", folder / "epoch1")  # a standard PEFT folder the engines accept
+    engine.unload_adapter("epoch1")
