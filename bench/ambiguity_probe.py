@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
-from agent.policy import Message, build_prompt  # noqa: E402
-from clarify.model_store import resolve_model  # noqa: E402
+from bench.ask_probe import first_turn_ids, load_model  # noqa: E402
 
 
 def last_position_states(model, tokenizer, items):
@@ -30,11 +29,8 @@ def last_position_states(model, tokenizer, items):
 
     states, labels = [], []
     for item in items:
-        prompt = build_prompt(item.context, [Message("user", item.question, "user")], horizon=1)
-        text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():
-            hidden = model(ids, output_hidden_states=True).hidden_states
+            hidden = model(first_turn_ids(tokenizer, item), output_hidden_states=True).hidden_states
         states.append(torch.stack([h[0, -1] for h in hidden]))
         labels.append(float(item.ambiguous))
     return torch.stack(states), torch.tensor(labels)
@@ -71,16 +67,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.set_num_threads(args.threads)
-    model_dir = resolve_model(args.model, REPO / ".clarify" / "models")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer, model = load_model(args.model, args.threads)
     train_x, train_y = last_position_states(model, tokenizer, load_items(args.train_items))
     dev_x, dev_y = last_position_states(model, tokenizer, load_items(args.dev_items))
-    print(f"model: {model_dir}   train {len(train_y)} items, dev {len(dev_y)} items, "
+    print(f"model: {args.model or 'bundled'}   train {len(train_y)} items, dev {len(dev_y)} items, "
           f"dev share ambiguous {dev_y.mean().item():.2f}")
     print("| layer | train accuracy | dev accuracy |\n|---|---|---|")
     for layer in range(0, train_x.shape[1], args.every):

@@ -26,14 +26,29 @@ from agent.simulator import ASK_PREFIXES  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 
 
+def load_model(model: str | None, threads: int):
+    """(tokenizer, fp32 model in eval mode) of the given model folder, default the bundled model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    model_dir = resolve_model(model, REPO / ".clarify" / "models")
+    return (AutoTokenizer.from_pretrained(model_dir),
+            AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval())
+
+
+def first_turn_ids(tokenizer, item):
+    """Token ids of the serving prompt for the item's opening question, up to where the reply starts."""
+    prompt = build_prompt(item.context, [Message("user", item.question, "user")], horizon=1)
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+
+
 def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int]) -> float:
     import torch
 
-    prompt = build_prompt(item.context, [Message("user", item.question, "user")], horizon=1)
-    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        probs = model(ids).logits[0, -1].float().softmax(-1)
+        probs = model(first_turn_ids(tokenizer, item)).logits[0, -1].float().softmax(-1)
     return float(probs[ask_token_ids].sum())
 
 
@@ -51,13 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.set_num_threads(args.threads)
-    model_dir = resolve_model(None, REPO / ".clarify" / "models")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer, model = load_model(None, args.threads)
     if args.adapter:
         from peft import PeftModel
 

@@ -48,7 +48,7 @@ def kto_examples(convs: list[Conversation], horizon: int) -> list[dict]:
 def train_preference(cfg, model, tokenizer, convs: list[Conversation], tmp: Path, report) -> dict:
     from datasets import Dataset
 
-    from .train_adapter import TrainingError, _progress_callback
+    from .train_adapter import TrainingError, trainer_callbacks
 
     common = dict(output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size,
                   num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
@@ -61,7 +61,7 @@ def train_preference(cfg, model, tokenizer, convs: list[Conversation], tmp: Path
         if not rows:
             raise TrainingError("DPO needs at least one context with two trajectories of different reward.")
         trainer = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, callbacks=[_progress_callback(report)])
+                             processing_class=tokenizer, callbacks=trainer_callbacks(cfg, report))
     else:
         from trl import KTOConfig, KTOTrainer
 
@@ -70,7 +70,7 @@ def train_preference(cfg, model, tokenizer, convs: list[Conversation], tmp: Path
         if labels != {True, False}:
             raise TrainingError("KTO needs both desirable (reward >= 0.5) and undesirable conversations.")
         trainer = KTOTrainer(model=model, args=KTOConfig(**common), train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, callbacks=[_progress_callback(report)])
+                             processing_class=tokenizer, callbacks=trainer_callbacks(cfg, report))
     result = trainer.train()
     import shutil
 

@@ -111,6 +111,14 @@ def _epoch_checkpoint_callback(folder: Path):
     return EpochCheckpoints()
 
 
+def trainer_callbacks(cfg: TrainConfig, report: ProgressFn) -> list:
+    """The callbacks every method's trainer gets (weighted SFT and the TRL baselines alike)."""
+    callbacks = [_progress_callback(report)]
+    if cfg.epoch_checkpoints:
+        callbacks.append(_epoch_checkpoint_callback(Path(cfg.epoch_checkpoints)))
+    return callbacks
+
+
 def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> dict:
     """Train and save atomically to `out_dir`; returns the metadata written beside the weights."""
     import torch
@@ -180,9 +188,7 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
     )
     trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None, args=args, train_dataset=rows,
                                     data_collator=WeightedCollator(tokenizer.pad_token_id),
-                                    callbacks=[_progress_callback(report)] + (
-                                        [_epoch_checkpoint_callback(Path(cfg.epoch_checkpoints))]
-                                        if cfg.epoch_checkpoints else []))
+                                    callbacks=trainer_callbacks(cfg, report))
     result = trainer.train()
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     return {**stats, "train_loss": round(float(result.training_loss), 5), "steps": result.global_step}

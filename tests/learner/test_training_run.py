@@ -73,10 +73,11 @@ def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store):
     assert not any(settings.adapters_dir.iterdir()) if settings.adapters_dir.exists() else True
 
 
-def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, store, engine, tmp_path):
+@pytest.mark.parametrize("method", ["swift", "dpo"])  # weighted SFT and a TRL baseline share the callbacks
+def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, store, engine, tmp_path, method):
     _log_conversations(store, 8)
     folder = tmp_path / "checkpoints"
-    outcome = run_training(settings, store, method="swift",
+    outcome = run_training(settings, store, method=method,
                            overrides={"epochs": 2, "batch_size": 8, "epoch_checkpoints": str(folder)})
     assert sorted(p.name for p in folder.iterdir()) == ["epoch1", "epoch2"]
     assert [a.id for a in store.list_adapters()] == [outcome.adapter_id]  # checkpoints are for probing only
