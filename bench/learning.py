@@ -57,7 +57,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--set", dest="train_set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a TrainConfig field for every method, e.g. --set bf16=false --set lora_r=8")
+                   help="override a TrainConfig field for every method, e.g. --set bf16=false --set lora_r=8 "
+                        "--set target_modules=q_proj,v_proj")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -144,7 +145,12 @@ def parse_train_overrides(pairs: list[str]) -> dict:
         if name not in types:
             raise SystemExit(f"--set {pair}: unknown TrainConfig field {name!r}; fields: {', '.join(types)}")
         cast = types[name]
-        out[name] = value.lower() in ("1", "true", "yes") if cast is bool else cast(value)
+        if cast is bool:
+            out[name] = value.lower() in ("1", "true", "yes")
+        elif cast is list:  # e.g. target_modules=q_proj,v_proj
+            out[name] = [part.strip() for part in value.split(",") if part.strip()]
+        else:
+            out[name] = cast(value)
     return out
 
 
