@@ -43,10 +43,10 @@ from agent.items import DEV_ITEMS, load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
+from learner.random_adapter import random_lora_adapter  # noqa: E402
 
 CHATS = 8
 SINGLE_RUNS = 3
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def parse_args(argv=None):
@@ -63,24 +63,6 @@ def parse_args(argv=None):
                    help="comma-separated, run in this order; ratios are against the first: "
                         "transformers, transformers-serial (max_batch=1: concurrent chats one after another), vllm")
     return p.parse_args(argv)
-
-
-def make_adapter(model_path: Path, out: Path, rank: int = 16, seed: int = 0) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-                                                  target_modules=TARGETS, task_type="CAUSAL_LM"))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * 0.01)
-    peft_model.save_pretrained(out)
-    return out
 
 
 def prompts() -> list[list[dict]]:
@@ -181,7 +163,7 @@ def main(argv=None) -> None:
     engines = [e for e in args.engines.split(",") if e]
     results, setup = {}, {}
     with tempfile.TemporaryDirectory(prefix="clarify-bench-") as tmp:
-        adapter_path = make_adapter(model_path, Path(tmp) / "adapter")
+        adapter_path = random_lora_adapter(model_path, Path(tmp) / "adapter", rank=16)
         for name in engines:
             t = time.perf_counter()
             eng = open_engine(name, model_path, args, Path(tmp), log)
@@ -228,7 +210,7 @@ def batching_table(model_path: Path, ps, params, count, args, log) -> str:
     eng = TransformersEngine(model_path, threads=args.threads, dtype=args.dtype)
     runs: dict = {}
     with tempfile.TemporaryDirectory(prefix="clarify-bench-") as tmp:
-        eng.load_adapter("bench", make_adapter(model_path, Path(tmp) / "adapter"))  # loaded: the folder can go
+        eng.load_adapter("bench", random_lora_adapter(model_path, Path(tmp) / "adapter", rank=16))  # loaded: the folder can go
     try:
         for adapter in (None, "bench"):
             timed_stream(eng, ps[-1], GenerationParams(max_new_tokens=8), adapter)  # warm-up

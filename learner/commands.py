@@ -23,6 +23,8 @@ def train_command(
     lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
+    from_adapter: Annotated[Optional[str], typer.Option(
+        help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
     gate: Annotated[bool, typer.Option(help="Run the promotion gate: evaluate on the first gate_items dev items "
                                             "against the active adapter, promote when it passes.")] = False,
@@ -60,7 +62,8 @@ def train_command(
 
             try:
                 outcome = run_training(settings, store, method=method, overrides=overrides, on_progress=on_progress,
-                                       filters=SnapshotFilter(source=source, since=since, until=until))
+                                       filters=SnapshotFilter(source=source, since=since, until=until),
+                                       parent_id=from_adapter)
             except TrainingFailed as exc:
                 fail(str(exc))
         if activate:

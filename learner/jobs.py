@@ -23,7 +23,7 @@ from agent.engine import AdapterLoadError, validate_adapter_folder
 from clarify.model_store import resolve_model
 from clarify.settings import Settings
 from logs_db.snapshot import SnapshotFilter, export_snapshot
-from logs_db.store import LogStore
+from logs_db.store import LogStore, UnknownId
 
 from .train_adapter import METADATA_FILE, METHODS, TrainConfig
 from .worker import EXIT_REFUSED, PROGRESS_PREFIX
@@ -69,6 +69,8 @@ def run_training(
     base_model = resolve_model(settings.model, settings.models_dir)
     cfg = TrainConfig(method=method, base_model=str(base_model.resolve()), threads=settings.threads, seed=settings.seed,
                       horizon=settings.max_clarifying_questions, **(overrides or {}))
+    if parent_id is not None:
+        cfg.init_adapter = _parent_folder(store, parent_id)
     adapter_id = new_adapter_id(method)
     snapshot = export_snapshot(store, settings.snapshots_dir / f"{adapter_id}.parquet", filters)
     run_id = store.start_training_run(method=method, config=asdict(cfg), snapshot_path=str(snapshot.path),
@@ -96,6 +98,16 @@ def run_training(
                            hyperparams=asdict(cfg), snapshot_hash=snapshot.sha256, train_metrics=meta["metrics"])
     store.finish_training_run(run_id, status="succeeded", adapter_id=adapter_id)
     return TrainOutcome(run_id, adapter_id, out_dir, meta["metrics"])
+
+
+def _parent_folder(store: LogStore, parent_id: str) -> str:
+    """The registered adapter to continue training from; refused before any work if it is unknown or broken."""
+    try:
+        folder = Path(store.get_adapter(parent_id).path)
+        validate_adapter_folder(folder)
+    except (UnknownId, AdapterLoadError) as exc:
+        raise TrainingFailed(f"Cannot continue from adapter {parent_id!r}: {exc}") from exc
+    return str(folder)
 
 
 def _run_worker(snapshot: Path, out_dir: Path, cfg: TrainConfig, on_progress, cancel) -> None:

@@ -48,6 +48,7 @@ class TrainConfig:
     min_conversations: int = 4
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     epoch_checkpoints: str = ""            # a folder: also save the adapter after every epoch (epoch1, epoch2, ...)
+    init_adapter: str = ""                 # a LoRA folder to continue training (its rank and modules win over lora_*)
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
@@ -122,8 +123,7 @@ def trainer_callbacks(cfg: TrainConfig, report: ProgressFn) -> list:
 def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> dict:
     """Train and save atomically to `out_dir`; returns the metadata written beside the weights."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if cfg.method not in METHODS:
         raise TrainingError(f"Unknown method {cfg.method!r}; use one of {METHODS}.")
@@ -137,9 +137,7 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype=torch.float32)
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    model = _with_lora(model, cfg)
 
     tmp = out_dir.parent / f".tmp-{out_dir.name}"
     if tmp.exists():
@@ -166,6 +164,20 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
             shutil.rmtree(tmp, ignore_errors=True)
     report({"event": "done", "metrics": metrics})
     return meta
+
+
+def _with_lora(model, cfg: TrainConfig):
+    """A fresh LoRA, or the weights of `init_adapter` to train further (more epochs on a saved adapter:
+    docs/LEARNING.md, "Fifth session")."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if not cfg.init_adapter:
+        return get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                                target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    try:
+        return PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
+    except Exception as exc:  # noqa: BLE001 - peft raises many kinds (missing file, shape mismatch, bad JSON)
+        raise TrainingError(f"Cannot continue from the adapter in {cfg.init_adapter}: {exc}") from exc
 
 
 def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn) -> dict:

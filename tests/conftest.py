@@ -89,6 +89,40 @@ def make_adapter(lora_template, store, tmp_path):
     return make
 
 
+# Logged training data: learner and UI tests.
+
+GEORGIA_NOTES = ("Georgia is a country in the Caucasus; its capital is Tbilisi. "
+                 "Georgia is also a US state; its capital is Atlanta.")
+
+
+@pytest.fixture
+def log_georgia(store):
+    """log(n, source): n conversations, two per context; one asks and answers right, one guesses wrong.
+
+    source "simulated" carries grader rewards (0.9 / 0); "ui" carries user ratings instead (5 stars /
+    thumbs down), from which the snapshot derives the same rewards.
+    """
+
+    def log(n: int, source: str = "simulated") -> None:
+        for i in range(n):
+            cid = store.new_conversation(source=source, context=GEORGIA_NOTES, context_key=f"georgia-{i // 2}")
+            store.add_turn(cid, role="user", kind="user", text="What is the capital of Georgia?")
+            if i % 2 == 0:
+                store.add_turn(cid, role="assistant", kind="ask", text="Do you mean the country or the US state?")
+                store.add_turn(cid, role="user", kind="user", text="The country.")
+                tid = store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Tbilisi.")
+                reward, rating = 0.9, ("stars", 5)
+            else:
+                tid = store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Atlanta.")
+                reward, rating = 0.0, ("thumbs", 0)
+            if source == "ui":
+                store.add_rating(tid, kind=rating[0], value=rating[1])
+            else:
+                store.set_conversation_reward(cid, reward)
+
+    return log
+
+
 # `clarify serve` as a subprocess (browser, load and fault tests).
 
 CLARIFY = Path(sys.executable).with_name("clarify")

@@ -18,6 +18,7 @@ import pytest
 
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
 from agent.vllm_engine import VllmEngine, server_python
+from learner.random_adapter import random_lora_adapter
 
 needs_vllm = pytest.mark.skipif(
     server_python() is None,
@@ -33,31 +34,11 @@ PROMPTS = [
      {"role": "assistant", "content": "Leaves fall."},
      {"role": "user", "content": "Another one, please."}],
 ]
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def make_probe_adapter(model_path: Path, out: Path, *, rank: int = 8, seed: int = 1234, scale: float = 0.02) -> Path:
-    """A train-free LoRA adapter: PEFT's init (lora_B = 0) with lora_B set to small seeded noise."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-                                                  target_modules=TARGETS, task_type="CAUSAL_LM"))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * scale)
-    peft_model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
 def probe_adapter(tmp_path_factory, model_path) -> Path:
-    return make_probe_adapter(model_path, tmp_path_factory.mktemp("adapters") / "probe")
+    return random_lora_adapter(model_path, tmp_path_factory.mktemp("adapters") / "probe", seed=1234, scale=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +126,7 @@ def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_pat
     with pytest.raises(AdapterLoadError, match="vLLM could not load adapter 'corrupt'"):
         vllm.load_adapter("corrupt", corrupt)
 
-    too_big = make_probe_adapter(model_path, tmp_path / "r32", rank=32)
+    too_big = random_lora_adapter(model_path, tmp_path / "r32", rank=32, seed=1234, scale=0.02)
     with pytest.raises(AdapterLoadError, match="exceeds the engine's max LoRA rank 16"):
         vllm.load_adapter("too-big", too_big)
 

@@ -12,25 +12,8 @@ from learner.jobs import TrainingFailed, run_training
 
 pytestmark = pytest.mark.slow
 
-NOTES = "Georgia is a country in the Caucasus; its capital is Tbilisi. Georgia is also a US state; its capital is Atlanta."
-
-
-def _log_conversations(store, n: int) -> None:
-    for i in range(n):
-        cid = store.new_conversation(source="simulated", context=NOTES, context_key=f"georgia-{i // 2}")
-        store.add_turn(cid, role="user", kind="user", text="What is the capital of Georgia?")
-        if i % 2 == 0:
-            store.add_turn(cid, role="assistant", kind="ask", text="Do you mean the country or the US state?")
-            store.add_turn(cid, role="user", kind="user", text="The country.")
-            store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Tbilisi.")
-            store.set_conversation_reward(cid, 0.9)
-        else:
-            store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Atlanta.")
-            store.set_conversation_reward(cid, 0.0)
-
-
-def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, engine):
-    _log_conversations(store, 8)
+def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, log_georgia, engine):
+    log_georgia(8)
     events = []
     outcome = run_training(settings, store, method="swift", overrides={"max_steps": 2, "batch_size": 4},
                            on_progress=events.append)
@@ -49,16 +32,16 @@ def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, en
     engine.unload_adapter(outcome.adapter_id)
 
 
-def test_too_little_data_is_refused_and_registers_nothing(settings, store):
-    _log_conversations(store, 2)
+def test_too_little_data_is_refused_and_registers_nothing(settings, store, log_georgia):
+    log_georgia(2)
     with pytest.raises(TrainingFailed, match="at least"):
         run_training(settings, store, method="refit")
     assert store.list_adapters() == []
     assert store.list_training_runs()[0]["status"] == "failed"
 
 
-def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store):
-    _log_conversations(store, 8)
+def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store, log_georgia):
+    log_georgia(8)
     cancel = threading.Event()
 
     def on_progress(event):
@@ -74,8 +57,8 @@ def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store):
 
 
 @pytest.mark.parametrize("method", ["swift", "dpo"])  # weighted SFT and a TRL baseline share the callbacks
-def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, store, engine, tmp_path, method):
-    _log_conversations(store, 8)
+def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, store, log_georgia, engine, tmp_path, method):
+    log_georgia(8)
     folder = tmp_path / "checkpoints"
     outcome = run_training(settings, store, method=method,
                            overrides={"epochs": 2, "batch_size": 8, "epoch_checkpoints": str(folder)})
@@ -83,3 +66,37 @@ def test_epoch_checkpoints_are_loadable_adapters_and_not_registered(settings, st
     assert [a.id for a in store.list_adapters()] == [outcome.adapter_id]  # checkpoints are for probing only
     engine.load_adapter("epoch1", folder / "epoch1")  # a standard PEFT folder the engines accept
     engine.unload_adapter("epoch1")
+
+
+def test_continuing_a_registered_adapter_starts_from_its_weights_and_records_the_parent(settings, store, log_georgia):
+    log_georgia(8)
+    parent = run_training(settings, store, method="swift", overrides={"max_steps": 2, "batch_size": 4, "lora_r": 4})
+    parent_weights = load_file(parent.path / "adapter_model.safetensors")
+    child = run_training(settings, store, method="swift", overrides={"max_steps": 2, "batch_size": 4},
+                         parent_id=parent.adapter_id)
+    record = store.get_adapter(child.adapter_id)
+    assert record.parent_id == parent.adapter_id
+    assert record.hyperparams["init_adapter"] == str(parent.path.resolve())
+    # The parent's rank 4 is kept (a fresh LoRA would have the default rank 16), and training went on from its weights.
+    child_weights = load_file(child.path / "adapter_model.safetensors")
+    assert parent_weights.keys() == child_weights.keys()
+    assert all(child_weights[k].shape == v.shape and v.shape[0 if "lora_A" in k else 1] == 4
+               for k, v in parent_weights.items())
+    assert any(not child_weights[k].equal(v) for k, v in parent_weights.items() if "lora_B" in k)
+    after = load_file(parent.path / "adapter_model.safetensors")  # the parent's folder is left as it was
+    assert all(after[k].equal(v) for k, v in parent_weights.items())
+
+
+def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(settings, store, log_georgia, tmp_path):
+    log_georgia(8)
+    with pytest.raises(TrainingFailed, match="Cannot continue from adapter 'nope'"):
+        run_training(settings, store, method="swift", parent_id="nope")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "adapter_config.json").write_text("{not json")
+    (broken / "adapter_model.safetensors").write_bytes(b"garbage")
+    store.register_adapter(adapter_id="broken", method="swift", path=str(broken))
+    with pytest.raises(TrainingFailed, match="not valid JSON"):
+        run_training(settings, store, method="swift", parent_id="broken")
+    assert [a.id for a in store.list_adapters()] == ["broken"]  # nothing new registered
+    assert store.list_training_runs() == []  # refused before a run started

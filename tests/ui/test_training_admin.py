@@ -21,25 +21,9 @@ from ui.insights_tab import InsightsHandlers
 from ui.training_manager import JobRefused, TrainingManager
 from ui.training_tab import TrainingHandlers, parse_day, parse_max_steps, progress_html
 
-NOTES = "Georgia is a country in the Caucasus; its capital is Tbilisi. Georgia is also a US state; its capital is Atlanta."
 TINY = {"max_steps": 2, "batch_size": 2}
 ACCESS = Access(users={"bob": "pw-bob"}, admins={"root": "pw-root"})
 BOB, ROOT = gr.Request(username="bob"), gr.Request(username="root")
-
-
-def log_rated(store, n: int) -> None:
-    """n rated conversations, two per context: one asks (reward 0.9), one guesses (reward 0)."""
-    for i in range(n):
-        cid = store.new_conversation(source="ui", context=NOTES, context_key=f"georgia-{i // 2}")
-        store.add_turn(cid, role="user", kind="user", text="What is the capital of Georgia?")
-        if i % 2 == 0:
-            store.add_turn(cid, role="assistant", kind="ask", text="Do you mean the country or the US state?")
-            store.add_turn(cid, role="user", kind="user", text="The country.")
-            tid = store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Tbilisi.")
-            store.add_rating(tid, kind="stars", value=5)
-        else:
-            tid = store.add_turn(cid, role="assistant", kind="answer", text="The capital of Georgia is Atlanta.")
-            store.add_rating(tid, kind="thumbs", value=0)
 
 
 def wait_done(manager: TrainingManager, timeout: float = 300) -> None:
@@ -76,8 +60,8 @@ def test_access_sign_in_and_admin_rule():
         Access.from_settings(Settings(admin_auth="root"))
 
 
-def test_admin_actions_refuse_a_non_admin(settings, store, service, manager, make_adapter):
-    log_rated(store, 6)
+def test_admin_actions_refuse_a_non_admin(settings, store, log_georgia, service, manager, make_adapter):
+    log_georgia(6, source="ui")
     cand = make_adapter()
     training = TrainingHandlers(settings, store, manager, None, ACCESS)
     adapters = AdaptersHandlers(settings, store, service, manager, ACCESS)
@@ -130,8 +114,8 @@ def test_bad_inputs_start_nothing(settings, store, manager):
 
 
 @pytest.mark.slow
-def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, store, service, manager):
-    log_rated(store, 8)
+def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, store, log_georgia, service, manager):
+    log_georgia(8, source="ui")
     h = TrainingHandlers(settings, store, manager, None, Access())
     started = time.monotonic()
     message, progress, _, timer = h.start("swift", "ui", "", "", 2, True, None)
@@ -172,8 +156,8 @@ def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, stor
 
 
 @pytest.mark.slow
-def test_cancel_stops_the_run_and_registers_nothing(settings, store, manager):
-    log_rated(store, 8)
+def test_cancel_stops_the_run_and_registers_nothing(settings, store, log_georgia, manager):
+    log_georgia(8, source="ui")
     h = TrainingHandlers(settings, store, manager, None, Access())
     h.start("refit", "all", "", "", 50, False, None)
     assert "Cancelling" in h.cancel(None)       # at once: the trainer process is stopped wherever it is
