@@ -402,6 +402,24 @@ def test_cli_training_with_one_conversation(settings, log_rated):
         assert store.list_adapters() == []
 
 
+def test_cli_training_from_an_unknown_adapter(settings, log_rated):
+    """Continuing an adapter id that is not registered.
+
+    Done: log enough rated conversations, run `clarify train --from-adapter "x'; DROP TABLE adapters; --"`.
+    Checked: exit code 2 with one line naming the id, no traceback, no training run and no adapter; the
+    id reached the database only as a bound parameter (the adapters table is still there).
+    """
+    from logs_db.store import LogStore
+
+    with LogStore(settings.database) as store:
+        log_rated(store, 6)
+    bad_id = "x'; DROP TABLE adapters; --"
+    line = cli_error("train", "--from-adapter", bad_id, "--data-dir", str(settings.data_dir), "--model", settings.model)
+    assert "Cannot continue from adapter" in line and "No adapter with id" in line
+    with LogStore(settings.database) as store:
+        assert store.list_adapters() == [] and store.list_training_runs() == []
+
+
 # -- raw HTTP with forged payloads (the app with auth, in process, real model) ----------------------------------
 
 def forged_join(session, **body):
