@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+from .train_adapter import ALL_LINEAR
 
 
 def random_lora_adapter(model_path: Path, out: Path, *, rank: int = 8, seed: int = 0, scale: float = 0.01,
-                        target_modules: list[str] = ALL_LINEAR) -> Path:
+                        target_modules: tuple[str, ...] = ALL_LINEAR) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -20,7 +20,7 @@ def random_lora_adapter(model_path: Path, out: Path, *, rank: int = 8, seed: int
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-                                                  target_modules=target_modules, task_type="CAUSAL_LM"))
+                                                  target_modules=list(target_modules), task_type="CAUSAL_LM"))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():

@@ -20,6 +20,7 @@ from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
 METADATA_FILE = "clarify_adapter.json"
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # LoRA on every projection
 
 
 class TrainingError(RuntimeError):
@@ -49,8 +50,7 @@ class TrainConfig:
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     epoch_checkpoints: str = ""            # a folder: also save the adapter after every epoch (epoch1, epoch2, ...)
     init_adapter: str = ""                 # a LoRA folder to continue training (its rank and modules win over lora_*)
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
 
 ProgressFn = Callable[[dict], None]
