@@ -211,6 +211,7 @@ def _print_table(result, adapter_id: str | None, path: Path, wall: float, run_id
     table.add_row("mean agent turns", _fmt(m["mean_turns"], 2))
     table.add_row("mean reward, ambiguous", _fmt(d["mean_reward_ambiguous"]))
     table.add_row("mean reward, unambiguous", _fmt(d["mean_reward_unambiguous"]))
+    table.add_row("accuracy after asking", _fmt(d["accuracy_after_asking"]))
     console = Console()
     console.print(table)
     console.print(f"{wall:.0f} s wall; eval run {run_id} stored.")

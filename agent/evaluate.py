@@ -54,6 +54,9 @@ def compute_metrics(convs: Sequence[SimulatedConversation]) -> tuple[dict, dict]
         "mean_reward_unambiguous": _mean([c.reward for c in clear]),
         "accuracy_ambiguous": _mean([float(c.correct) for c in amb]),
         "accuracy_unambiguous": _mean([float(c.correct) for c in clear]),
+        # The second skill: answering from the user's clarification (the decision is only worth what follows it).
+        "accuracy_after_asking": _mean([float(c.correct) for c in convs if c.asked]),
+        "accuracy_without_asking": _mean([float(c.correct) for c in convs if not c.asked]),
     }
     return metrics, details
 

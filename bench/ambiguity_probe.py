@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     tokenizer, model = load_model(args.model, args.threads)
     train_x, train_y = last_position_states(model, tokenizer, load_items(args.train_items))
     dev_x, dev_y = last_position_states(model, tokenizer, load_items(args.dev_items))
-    print(f"model: {args.model or 'bundled'}   train {len(train_y)} items, dev {len(dev_y)} items, "
+    print(f"model: {model.name_or_path}   train {len(train_y)} items, dev {len(dev_y)} items, "
           f"dev share ambiguous {dev_y.mean().item():.2f}")
     print("| layer | train accuracy | dev accuracy |\n|---|---|---|")
     for layer in range(0, train_x.shape[1], args.every):

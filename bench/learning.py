@@ -100,10 +100,11 @@ def main(argv=None) -> int:
         t = time.time()
         result = evaluate(engine, dev, adapter=adapter, horizon=horizon, question_cost=cost, seed=args.seed)
         store.add_eval_run(adapter_id=adapter, items_path=str(args.dev_items), items_hash=file_sha256(args.dev_items),
-                           n=result.metrics["n"], metrics=result.metrics)
+                           n=result.metrics["n"], metrics={**result.metrics, **result.details})
         if adapter:
             store.set_adapter_eval(adapter, result.metrics)
-        rows.append({"method": name, **result.metrics, "train_s": train_s, "eval_s": time.time() - t})
+        rows.append({"method": name, **result.metrics, **result.details, "train_s": train_s,
+                     "eval_s": time.time() - t})
         print(name, json.dumps(result.metrics), flush=True)
         if args.write:  # after every row, so a long run that is stopped still leaves its table
             (REPO / "docs").mkdir(exist_ok=True)
@@ -185,13 +186,15 @@ def render(rows: list[dict], args) -> str:
         f"final answers resampled when wrong up to {args.answer_tries} tries, "
         f"{'extractive (note sentence closest to the user) behaviour answers, ' if args.extractive_answers else ''}"
         f"at most {args.max_conversations} conversations.", "",
-        "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | mean turns | train s | eval s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | accuracy after asking | mean turns "
+        "| train s | eval s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['method']} | {fmt(r['mean_reward'])} ± {fmt(r['stderr'])} | {fmt(r['accuracy'])} | "
-            f"{fmt(r['ask_rate_ambiguous'])} | {fmt(r['ask_rate_unambiguous'])} | {fmt(r['mean_turns'], 2)} | "
+            f"{fmt(r['ask_rate_ambiguous'])} | {fmt(r['ask_rate_unambiguous'])} | "
+            f"{fmt(r.get('accuracy_after_asking'))} | {fmt(r['mean_turns'], 2)} | "
             f"{fmt(r['train_s'], 0)} | {fmt(r['eval_s'], 0)} |")
     return "\n".join(lines) + "\n"
 

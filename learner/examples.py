@@ -8,12 +8,14 @@ notes and the user's turns are context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from agent.policy import Message, build_prompt
+from agent.policy import Message, build_prompt, split_sentences
+from agent.simulator import stable_int
 
 
 @dataclass
@@ -66,3 +68,28 @@ def tokenize_example(tokenizer, ex: TurnExample, max_length: int) -> dict | None
         "labels": [-100] * len(prompt_ids) + completion_ids,
         "conversation_id": ex.conversation_id,
     }
+
+
+def reorder_notes(context: str, seed: int) -> str:
+    """The same notes, sentences in another (seeded) order: a view of the context that keeps its facts.
+
+    Training on several orders keeps the policy from keying on where a fact sits in the notes instead of
+    on what the question asks (docs/LEARNING.md, "Seventh session"). One sentence or none: unchanged.
+    """
+    sentences = split_sentences(context)
+    if len(sentences) < 2:
+        return context
+    rng = random.Random(seed)
+    for _ in range(8):  # a different order when there is one
+        order = sentences[:]
+        rng.shuffle(order)
+        if order != sentences:
+            break
+    return " ".join(order)
+
+
+def notes_views(conv: Conversation, views: int, seed: int) -> list[Conversation]:
+    """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)."""
+    return [conv] + [replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
+                     for v in range(1, views)]
+

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .examples import Conversation, read_snapshot, tokenize_example, turn_examples
+from .examples import Conversation, notes_views, read_snapshot, tokenize_example, turn_examples
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
@@ -50,6 +50,7 @@ class TrainConfig:
     max_steps: int = -1                    # > 0 caps the run (tests, smoke runs)
     epoch_checkpoints: str = ""            # a folder: also save the adapter after every epoch (epoch1, epoch2, ...)
     init_adapter: str = ""                 # a LoRA folder to continue training (its rank and modules win over lora_*)
+    notes_views: int = 1                   # > 1: every epoch sees the notes' sentences in another order (views - 1 reorderings)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
 
@@ -64,7 +65,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
     rows, dropped = [], 0
-    for conv in convs:
+    for conv in (view for c in convs for view in notes_views(c, max(1, cfg.notes_views), cfg.seed)):
         first, later = weights[conv.conversation_id]
         for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
             w = first if t == 0 else later
@@ -190,10 +191,13 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
         raise TrainingError(
             "No trainable examples: every conversation got weight 0 (e.g. all rewards equal within each context)."
         )
-    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    # With notes views the dataset holds every view once; `epochs` still counts passes over the logged data,
+    # so one pass over the dataset is `views` epochs.
+    views = max(1, cfg.notes_views)
+    steps_per_epoch = math.ceil(len(rows) / views / cfg.batch_size)
     args = TrainingArguments(
         output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs / views, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=max(1, steps_per_epoch // 10),
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=cfg.bf16, seed=cfg.seed,
         remove_unused_columns=False, train_sampling_strategy="group_by_length", disable_tqdm=False, dataloader_num_workers=0,

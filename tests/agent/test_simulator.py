@@ -216,6 +216,8 @@ def test_evaluate_metrics(items):
     assert 0 < m["stderr"] < 1
     assert all(call["params"].temperature == 0.0 for call in eng.calls)
     assert result.details["mean_reward_ambiguous"] == pytest.approx(0.9)
+    # Both askers answered right after the clarification; the one direct answer was wrong.
+    assert result.details["accuracy_after_asking"] == 1.0 and result.details["accuracy_without_asking"] == 0.0
     only_clear = evaluate(eng, [alice], progress=False).metrics
     assert only_clear["ask_rate_ambiguous"] is None and only_clear["stderr"] == 0.0
 

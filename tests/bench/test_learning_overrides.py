@@ -1,15 +1,16 @@
-"""bench/learning.py --set FIELD=VALUE reaches TrainConfig with the field's own type."""
+"""bench/learning.py: --set FIELD=VALUE reaches TrainConfig with the field's own type; the table it prints."""
 
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from learning import parse_train_overrides  # noqa: E402
+from learning import parse_train_overrides, render  # noqa: E402
 
 from learner.train_adapter import TrainConfig  # noqa: E402
 
@@ -25,3 +26,19 @@ def test_values_are_cast_to_each_fields_type():
 def test_an_unknown_field_is_refused_with_the_list_of_fields():
     with pytest.raises(SystemExit, match="unknown TrainConfig field 'lora_rank'.*lora_r"):
         parse_train_overrides(["lora_rank=4"])
+
+
+def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
+    args = SimpleNamespace(train_items=Path("train.jsonl"), per_item=3, ask_first=1, temperatures=[0.7],
+                           hint_answers=False, answer_tries=1, extractive_answers=True, max_conversations=500)
+    base = {"method": "base", "mean_reward": 0.458, "stderr": 0.036, "accuracy": 0.458, "ask_rate_ambiguous": 0.03,
+            "ask_rate_unambiguous": 0.02, "mean_turns": 1.03, "train_s": None, "eval_s": None}  # a reused row
+    swift = {**base, "method": "swift", "mean_reward": 0.666, "accuracy_after_asking": 0.718, "train_s": 4562.0,
+             "eval_s": 323.0}
+    lines = render([base, swift], args).splitlines()
+    header = next(line for line in lines if line.startswith("| method"))
+    assert "accuracy after asking" in header
+    rows = [line for line in lines if line.startswith("| base") or line.startswith("| swift")]
+    assert [row.count("|") for row in rows] == [header.count("|")] * 2
+    assert "| 0.666 ± 0.036 |" in rows[1] and "| 0.718 |" in rows[1] and "| 4562 |" in rows[1]
+    assert rows[0].split("|")[6].strip() == "-"  # no after-asking accuracy recorded for a reused base row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from agent.policy import Message
@@ -40,3 +42,17 @@ def test_decision_weight_lands_on_first_agent_turns_only(tokenizer):
     # Per-context Swift on the first turn: the three weights sum to zero, asking is above the wrong guess.
     assert sum(r["weight"] for r in first_turns) == pytest.approx(0.0, abs=1e-9)
     assert by_conv["ask"][0]["weight"] > 0 > by_conv["guess"][0]["weight"]
+
+
+def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(tokenizer):
+    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+             _conv("lucky", "georgia", 1.0, False)]
+    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift"))
+    views, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=2))
+    assert stats["examples"] == 2 * len(plain)
+    weights = lambda rows: sorted((r["conversation_id"], r["weight"]) for r in rows)  # noqa: E731
+    assert weights(views) == sorted(weights(plain) * 2)
+    # Same tokens in another order: the prompts differ, the completions (the labelled tokens) do not.
+    assert {tuple(r["input_ids"]) for r in views} > {tuple(r["input_ids"]) for r in plain}
+    labelled = lambda rows: Counter(tuple(t for t in r["labels"] if t != -100) for r in rows)  # noqa: E731
+    assert labelled(views) == labelled(plain) + labelled(plain)
