@@ -23,6 +23,8 @@ def train_command(
     lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per step.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
+    notes_views: Annotated[Optional[int], typer.Option(
+        help="Orders of the notes' sentences to train on (1: as logged; default 5).")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
@@ -41,10 +43,12 @@ def train_command(
     from .jobs import TrainingFailed, run_training
 
     settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine)  # engine: --gate only
+    if notes_views is not None and notes_views < 1:
+        fail(f"--notes-views must be 1 or more (1 trains on the notes as logged), not {notes_views}.")
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
-                                       max_steps=max_steps).items() if v is not None}
+                                       max_steps=max_steps, notes_views=notes_views).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:

@@ -31,7 +31,7 @@ def tokenizer(model_path):
 def test_decision_weight_lands_on_first_agent_turns_only(tokenizer):
     convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
              _conv("lucky", "georgia", 1.0, False)]
-    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", decision_weight=6.0))
+    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", decision_weight=6.0, notes_views=1))
     assert stats["examples"] == 4  # two turns of the asking conversation, one of each guess
     by_conv: dict[str, list[dict]] = {}
     for row in rows:
@@ -47,7 +47,7 @@ def test_decision_weight_lands_on_first_agent_turns_only(tokenizer):
 def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(tokenizer):
     convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
              _conv("lucky", "georgia", 1.0, False)]
-    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift"))
+    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
     views, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=2))
     assert stats["examples"] == 2 * len(plain)
     weights = lambda rows: sorted((r["conversation_id"], r["weight"]) for r in rows)  # noqa: E731

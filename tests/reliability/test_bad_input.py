@@ -420,6 +420,22 @@ def test_cli_training_from_an_unknown_adapter(settings, log_rated):
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
 
+def test_cli_training_with_no_notes_order(settings, log_rated):
+    """`clarify train --notes-views 0`: zero orders of the notes would train on nothing.
+
+    Done: log enough rated conversations, run it. Checked: exit code 2 with one line that says what is
+    allowed, and no training run or adapter is registered.
+    """
+    from logs_db.store import LogStore
+
+    with LogStore(settings.database) as store:
+        log_rated(store, 6)
+    line = cli_error("train", "--notes-views", "0", "--data-dir", str(settings.data_dir), "--model", settings.model)
+    assert "--notes-views must be 1 or more" in line
+    with LogStore(settings.database) as store:
+        assert store.list_adapters() == [] and store.list_training_runs() == []
+
+
 # -- raw HTTP with forged payloads (the app with auth, in process, real model) ----------------------------------
 
 def forged_join(session, **body):
