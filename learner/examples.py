@@ -92,4 +92,3 @@ def notes_views(conv: Conversation, views: int, seed: int) -> list[Conversation]
     """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)."""
     return [conv] + [replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
                      for v in range(1, views)]
-

@@ -103,35 +103,38 @@ def _progress_callback(report: ProgressFn):
     return Progress()
 
 
-def _epoch_checkpoint_callback(folder: Path, epochs: float, views: int):
+def _epoch_checkpoint_callback(folder: Path, steps_per_epoch: float | None):
     """Save the LoRA weights at each epoch end, to pick the epoch with a cheap probe (bench/ask_probe.py).
 
-    With notes views one pass over the dataset is `views` epochs of the logged data, so the epoch ends are
-    counted in steps (epoch k ends at step k * max_steps / epochs) instead of dataset passes.
+    With notes views one pass over the dataset is several epochs of the logged data, so the caller gives
+    the steps of one logged-data epoch and epoch k ends at step k * steps_per_epoch; None: at each pass.
     """
     from transformers import TrainerCallback
 
     class EpochCheckpoints(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):
-            self.ends = {max(1, round(k * state.max_steps / epochs)): k
-                         for k in range(1, math.floor(epochs) + 1)} if views > 1 else {}
+            self.ends = {}
+            k = 1
+            while steps_per_epoch and round(k * steps_per_epoch) <= state.max_steps:
+                self.ends[max(1, round(k * steps_per_epoch))] = k
+                k += 1
 
         def on_step_end(self, args, state, control, model=None, **kw):
             if state.global_step in self.ends:
                 model.save_pretrained(folder / f"epoch{self.ends[state.global_step]}")
 
         def on_epoch_end(self, args, state, control, model=None, **kw):
-            if views == 1:
+            if not steps_per_epoch:
                 model.save_pretrained(folder / f"epoch{round(state.epoch)}")
 
     return EpochCheckpoints()
 
 
-def trainer_callbacks(cfg: TrainConfig, report: ProgressFn, views: int = 1) -> list:
+def trainer_callbacks(cfg: TrainConfig, report: ProgressFn, steps_per_epoch: float | None = None) -> list:
     """The callbacks every method's trainer gets (weighted SFT and the TRL baselines alike)."""
     callbacks = [_progress_callback(report)]
     if cfg.epoch_checkpoints:
-        callbacks.append(_epoch_checkpoint_callback(Path(cfg.epoch_checkpoints), cfg.epochs, views))
+        callbacks.append(_epoch_checkpoint_callback(Path(cfg.epoch_checkpoints), steps_per_epoch))
     return callbacks
 
 
@@ -208,17 +211,17 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
     # With notes views the dataset holds every view once; `epochs` still counts passes over the logged data,
     # so one pass over the dataset is `views` epochs.
     views = max(1, cfg.notes_views)
-    steps_per_epoch = math.ceil(len(rows) / views / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size) / views  # steps of one logged-data epoch
     args = TrainingArguments(
         output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size,
         num_train_epochs=cfg.epochs / views, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=max(1, steps_per_epoch // 10),
+        lr_scheduler_type="cosine", warmup_steps=max(1, int(steps_per_epoch // 10)),
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=cfg.bf16, seed=cfg.seed,
         remove_unused_columns=False, train_sampling_strategy="group_by_length", disable_tqdm=False, dataloader_num_workers=0,
     )
     trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None, args=args, train_dataset=rows,
                                     data_collator=WeightedCollator(tokenizer.pad_token_id),
-                                    callbacks=trainer_callbacks(cfg, report, views))
+                                    callbacks=trainer_callbacks(cfg, report, steps_per_epoch if views > 1 else None))
     result = trainer.train()
     shutil.rmtree(tmp / "trainer", ignore_errors=True)
     return {**stats, "train_loss": round(float(result.training_loss), 5), "steps": result.global_step}

@@ -56,3 +56,28 @@ def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(
     assert {tuple(r["input_ids"]) for r in views} > {tuple(r["input_ids"]) for r in plain}
     labelled = lambda rows: Counter(tuple(t for t in r["labels"] if t != -100) for r in rows)  # noqa: E731
     assert labelled(views) == labelled(plain) + labelled(plain)
+
+
+def test_epoch_checkpoints_follow_logged_data_epochs_with_views_and_a_step_cap(tmp_path):
+    from types import SimpleNamespace
+
+    from learner.train_adapter import _epoch_checkpoint_callback
+
+    saved: list[str] = []
+    model = SimpleNamespace(save_pretrained=lambda folder: saved.append(folder.name))
+
+    def run(steps_per_epoch, max_steps):
+        saved.clear()
+        callback = _epoch_checkpoint_callback(tmp_path, steps_per_epoch)
+        state = SimpleNamespace(max_steps=max_steps, global_step=0, epoch=0.0)
+        callback.on_train_begin(None, state, None)
+        for step in range(1, max_steps + 1):
+            state.global_step, state.epoch = step, step / max_steps
+            callback.on_step_end(None, state, None, model=model)
+        callback.on_epoch_end(None, state, None, model=model)
+        return list(saved)
+
+    # 5 views of 3 logged epochs' data: one dataset pass of 12.6 steps per logged epoch -> ends at 13, 25, 38.
+    assert run(63 / 5, 38) == ["epoch1", "epoch2", "epoch3"]
+    assert run(63 / 5, 30) == ["epoch1", "epoch2"]       # capped by max_steps: no checkpoint is mislabelled
+    assert run(None, 10) == ["epoch1"]                   # no views: once per dataset pass, as before
