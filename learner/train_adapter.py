@@ -66,7 +66,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
     rows, dropped = [], 0
-    for conv in (view for c in convs for view in notes_views(c, max(1, cfg.notes_views), cfg.seed)):
+    for conv in (view for c in convs for view in notes_views(c, cfg.notes_views, cfg.seed)):
         first, later = weights[conv.conversation_id]
         for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
             w = first if t == 0 else later
@@ -145,6 +145,8 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
 
     if cfg.method not in METHODS:
         raise TrainingError(f"Unknown method {cfg.method!r}; use one of {METHODS}.")
+    if cfg.notes_views < 1:
+        raise TrainingError(f"notes_views must be 1 or more (1 trains on the notes as logged), not {cfg.notes_views}.")
     torch.set_num_threads(cfg.threads)
     convs = read_snapshot(snapshot)
     if len(convs) < cfg.min_conversations:
@@ -210,7 +212,7 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
         )
     # With notes views the dataset holds every view once; `epochs` still counts passes over the logged data,
     # so one pass over the dataset is `views` epochs.
-    views = max(1, cfg.notes_views)
+    views = cfg.notes_views
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size) / views  # steps of one logged-data epoch
     args = TrainingArguments(
         output_dir=str(tmp / "trainer"), per_device_train_batch_size=cfg.batch_size,

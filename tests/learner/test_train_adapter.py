@@ -8,7 +8,7 @@ import pytest
 
 from agent.policy import Message
 from learner.examples import Conversation
-from learner.train_adapter import TrainConfig, build_weighted_dataset
+from learner.train_adapter import TrainConfig, TrainingError, build_weighted_dataset, train
 
 
 def _conv(cid: str, key: str, reward: float, asked: bool) -> Conversation:
@@ -56,6 +56,15 @@ def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(
     assert {tuple(r["input_ids"]) for r in views} > {tuple(r["input_ids"]) for r in plain}
     labelled = lambda rows: Counter(tuple(t for t in r["labels"] if t != -100) for r in rows)  # noqa: E731
     assert labelled(views) == labelled(plain) + labelled(plain)
+
+
+@pytest.mark.parametrize("views", [0, -2])
+def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model_path, tmp_path, views):
+    """Zero orders would train on nothing; a bench `--set notes_views=0` must fail, not silently mean 1."""
+    with pytest.raises(TrainingError, match=f"notes_views must be 1 or more .*not {views}"):
+        train(TrainConfig(method="swift", base_model=model_path, notes_views=views),
+              tmp_path / "missing.parquet", tmp_path / "adapter")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_epoch_checkpoints_follow_logged_data_epochs_with_views_and_a_step_cap(tmp_path):
