@@ -59,6 +59,10 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="train_set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a TrainConfig field for every method, e.g. --set bf16=false --set lora_r=8 "
                         "--set target_modules=q_proj,v_proj")
+    p.add_argument("--refine-epochs", type=float, default=0.0,
+                   help="then continue each adapter for this many epochs at --refine-lr, as `clarify train "
+                        "--from-adapter ID` does, and evaluate both (0: off)")
+    p.add_argument("--refine-lr", type=float, default=2e-4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -119,18 +123,37 @@ def main(argv=None) -> int:
         run_eval("base", None, None)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))
-    for method in [m for m in args.methods.split(",") if m]:
+    previous, spent = None, 0.0
+    for step in plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr):
         t = time.time()
-        outcome = run_training(settings, store, method=method, overrides=overrides,
-                               filters=SnapshotFilter(source="simulated"), on_progress=training_progress(method))
-        train_s = time.time() - t
+        outcome = run_training(settings, store, method=step["method"], overrides=step["overrides"],
+                               filters=SnapshotFilter(source="simulated"), on_progress=training_progress(step["name"]),
+                               parent_id=previous.adapter_id if step["continues"] else None)
+        spent = (spent if step["continues"] else 0.0) + time.time() - t  # a refined row counts both runs
         engine.load_adapter(outcome.adapter_id, outcome.path)
-        run_eval(method, outcome.adapter_id, train_s)
+        run_eval(step["name"], outcome.adapter_id, spent)
         engine.unload_adapter(outcome.adapter_id)
+        previous = outcome
 
     print(render(rows, args))
     store.close()
     return 0
+
+
+def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float) -> list[dict]:
+    """The training runs in order; a refine run continues the adapter of the run just before it.
+
+    Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
+    trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
+    """
+    plan = []
+    for method in [m.strip() for m in methods.split(",") if m.strip()]:
+        plan.append({"name": method, "method": method, "overrides": dict(overrides), "continues": False})
+        if refine_epochs > 0:
+            plan.append({"name": f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}", "method": method,
+                         "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr},
+                         "continues": True})
+    return plan
 
 
 def parse_train_overrides(pairs: list[str]) -> dict:

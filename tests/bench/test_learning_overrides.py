@@ -1,4 +1,5 @@
-"""bench/learning.py: --set FIELD=VALUE reaches TrainConfig with the field's own type; the table it prints."""
+"""bench/learning.py: --set FIELD=VALUE reaches TrainConfig with the field's own type; the refine runs;
+the table it prints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from learning import parse_train_overrides, render  # noqa: E402
+from learning import parse_args, parse_train_overrides, plan_trainings, render  # noqa: E402
 
 from learner.train_adapter import TrainConfig  # noqa: E402
 
@@ -42,3 +43,20 @@ def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
     assert [row.count("|") for row in rows] == [header.count("|")] * 2
     assert "| 0.666 ± 0.036 |" in rows[1] and "| 0.718 |" in rows[1] and "| 4562 |" in rows[1]
     assert rows[0].split("|")[6].strip() == "-"  # no after-asking accuracy recorded for a reused base row
+
+
+def test_refine_continues_each_method_right_after_it_with_its_own_epochs_and_lr():
+    args = parse_args(["--methods", "swift,sft", "--refine-epochs", "2", "--set", "notes_views=3"])
+    overrides = parse_train_overrides(args.train_set)
+    plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr)
+    assert [(p["name"], p["method"], p["continues"]) for p in plan] == [
+        ("swift", "swift", False), ("swift + 2 epochs at lr 0.0002", "swift", True),
+        ("sft", "sft", False), ("sft + 2 epochs at lr 0.0002", "sft", True)]
+    assert plan[0]["overrides"] == {"notes_views": 3}  # the first run keeps the defaults' epochs and lr
+    assert plan[1]["overrides"] == {"notes_views": 3, "epochs": 2.0, "learning_rate": 2e-4}
+
+
+def test_without_refine_each_method_trains_once_from_scratch():
+    plan = plan_trainings("swift, dpo", {"epochs": 3.0}, 0.0, 2e-4)
+    assert [(p["name"], p["continues"], p["overrides"]) for p in plan] == [
+        ("swift", False, {"epochs": 3.0}), ("dpo", False, {"epochs": 3.0})]
