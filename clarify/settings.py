@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     # Learner
     seed: int = 0
+    refine_epochs: float = Field(2.0, gt=0.0, description="Epochs of a refine run (Training tab: continue the active adapter); 2 at half the learning rate gave the best dev result (docs/RESULTS.md).")
+    refine_learning_rate: float = Field(2e-4, gt=0.0, description="Learning rate of a refine run.")
     train_max_steps: int | None = Field(None, ge=1, description="Cap on steps of runs started from the UI or the scheduler (smoke runs, tests); None = full run. The Training tab can change it per run.")
 
     # Scheduler: the serving process starts a training run by itself (both triggers off by default)

@@ -121,14 +121,14 @@ class TrainingManager:
 
     def start_training(self, *, method: str = "swift", filters: SnapshotFilter = SnapshotFilter(),
                        overrides: dict | None = None, gate: bool | None = None, trigger: str = "ui",
-                       user: str | None = None) -> JobStatus:
+                       user: str | None = None, parent_id: str | None = None) -> JobStatus:
         if method not in METHODS:
             raise JobRefused(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
         gate = self.settings.gate_after_training if gate is None else gate
         with self._lock:
             self._refuse_if_busy()
             job = JobStatus(job_id=uuid.uuid4().hex[:12], kind="train", trigger=trigger, user=user, method=method)
-            self._start(job, self._run_training, job, method, filters, dict(overrides or {}), gate)
+            self._start(job, self._run_training, job, method, filters, dict(overrides or {}), gate, parent_id)
             return job.copy()
 
     def start_gate(self, adapter_id: str, *, user: str | None = None) -> JobStatus:
@@ -210,10 +210,12 @@ class TrainingManager:
             job.status, job.phase, job.error, job.finished_at = status, "done", error, time.time()
             self._append(job, f"{job.kind} {status}" + (f": {error}" if error else "") + f" after {job.elapsed:.0f} s")
 
-    def _run_training(self, job: JobStatus, method: str, filters: SnapshotFilter, overrides: dict, gate: bool) -> None:
+    def _run_training(self, job: JobStatus, method: str, filters: SnapshotFilter, overrides: dict, gate: bool,
+                      parent_id: str | None = None) -> None:
         try:
             outcome = self._train_fn(self.settings, self.store, method=method, filters=filters, overrides=overrides,
-                                     on_progress=lambda e: self._on_progress(job, e), cancel=self._cancel)
+                                     on_progress=lambda e: self._on_progress(job, e), cancel=self._cancel,
+                                     parent_id=parent_id)
         except TrainingFailed as exc:
             self._finish(job, "cancelled" if self._cancel.is_set() else "failed", str(exc))
             return

@@ -127,7 +127,7 @@ class TrainingHandlers:
         return progress_html(job), log_text(job), gr.Timer(active=bool(job and job.running))
 
     @admin_only
-    def start(self, method: str, source: str, since: str, until: str, max_steps, gate: bool,
+    def start(self, method: str, source: str, since: str, until: str, max_steps, gate: bool, refine: bool = False,
               request: gr.Request = None) -> tuple:
         """Returns (message, progress, log, timer)."""
         refusal = self.access.refusal(request)
@@ -143,12 +143,20 @@ class TrainingHandlers:
             if filters.since and filters.until and filters.since >= filters.until:
                 raise JobRefused("Since must be before until.")
             steps = parse_max_steps(max_steps)
-            job = self.manager.start_training(method=method, filters=filters,
-                                              overrides={"max_steps": steps} if steps else None,
-                                              gate=bool(gate), trigger="ui", user=getattr(request, "username", None))
+            overrides, parent = ({"max_steps": steps} if steps else {}), None
+            if refine:  # the measured best recipe: a second, gentler schedule on top of the active adapter
+                active = self.store.active_adapter()
+                if active is None:
+                    raise JobRefused("No active adapter to refine: train one and promote it first (Adapters tab).")
+                parent = active.id
+                overrides.update(epochs=self.settings.refine_epochs, learning_rate=self.settings.refine_learning_rate)
+            job = self.manager.start_training(method=method, filters=filters, overrides=overrides or None,
+                                              gate=bool(gate), trigger="ui", user=getattr(request, "username", None),
+                                              parent_id=parent)
         except JobRefused as exc:
             return (f'<span class="error">{_esc(exc)}</span>', *self._view(self.manager.status()))
-        return (_esc(f"Training started ({method}). Progress below; you can leave or reload this page."),
+        what = f"{method}, refining {parent}" if parent else method
+        return (_esc(f"Training started ({what}). Progress below; you can leave or reload this page."),
                 *self._view(job))
 
     @admin_only
@@ -201,6 +209,8 @@ def build_training_tab(h: TrainingHandlers) -> dict:
                               elem_id="train-max-steps")
         gate = gr.Checkbox(s.gate_after_training, label="Run the promotion gate after training",
                            elem_id="train-gate")
+        refine = gr.Checkbox(False, label=f"Refine the active adapter ({s.refine_epochs:g} more epochs at lr "
+                                          f"{s.refine_learning_rate:g}) instead of a fresh one", elem_id="train-refine")
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
         cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
     message = gr.Markdown("", elem_id="train-message")
@@ -213,7 +223,7 @@ def build_training_tab(h: TrainingHandlers) -> dict:
     watcher = gr.Timer(WATCH_SECONDS)
     seen = gr.State("")
 
-    start.click(h.start, inputs=[method, source, since, until, max_steps, gate],
+    start.click(h.start, inputs=[method, source, since, until, max_steps, gate, refine],
                 outputs=[message, progress, log, timer], show_progress="hidden", **private)
     cancel.click(h.cancel, outputs=[message], show_progress="hidden", **private)
     timer.tick(h.poll, inputs=[seen], outputs=[progress, log, timer, runs, seen], show_progress="hidden",

@@ -22,7 +22,7 @@ PRODUCT = ["agent", "clarify", "learner", "logs_db", "ui"]
 # Every admin event of the UI, with inputs a fresh session accepts (Gradio checks dropdown values against the
 # session's choices: a fresh session only has the initial "base" / "none" entries).
 ADMIN_EVENTS = {
-    "train-start": ["swift", "all", "", "", 2, False],
+    "train-start": ["swift", "all", "", "", 2, False, False],
     "train-cancel": [],
     "adapter-promote": ["base"],
     "adapter-rollback": [],
@@ -131,7 +131,7 @@ def test_an_admin_exports_and_trains_over_http(auth_app, http):
     assert "Exported 0 rated conversation(s)" in message
     download = root.client.get(exported["url"])
     assert download.status_code == 200 and download.text == ""
-    assert "Training started" in root.call("train-start", ["swift", "all", "", "", 2, False])[0]
+    assert "Training started" in root.call("train-start", ["swift", "all", "", "", 2, False, False])[0]
     manager, store = auth_app["manager"], auth_app["store"]
     assert manager.join(60)
     job = manager.status()

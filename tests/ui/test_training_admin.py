@@ -67,7 +67,7 @@ def test_admin_actions_refuse_a_non_admin(settings, store, log_georgia, service,
     adapters = AdaptersHandlers(settings, store, service, manager, ACCESS)
     insight = InsightsHandlers(settings, store, ACCESS)
 
-    message, *_ = training.start("swift", "all", "", "", 2, False, BOB)
+    message, *_ = training.start("swift", "all", "", "", 2, False, False, BOB)
     assert "bob is not an admin" in message
     assert not manager.busy and store.list_training_runs() == []
     assert "not an admin" in training.cancel(BOB)
@@ -110,6 +110,7 @@ def test_bad_inputs_start_nothing(settings, store, manager):
     assert "Unknown source" in h.start("swift", "web", "", "", 2, False)[0]
     assert "is not a date" in h.start("swift", "all", "May 1st", "", 2, False)[0]
     assert "Since must be before until" in h.start("swift", "all", "2024-05-02", "2024-05-01", 2, False)[0]
+    assert "No active adapter to refine" in h.start("swift", "all", "", "", 2, False, True)[0]
     assert not manager.busy and store.list_training_runs() == []
 
 
@@ -118,10 +119,10 @@ def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, stor
     log_georgia(8, source="ui")
     h = TrainingHandlers(settings, store, manager, None, Access())
     started = time.monotonic()
-    message, progress, _, timer = h.start("swift", "ui", "", "", 2, True, None)
+    message, progress, _, timer = h.start("swift", "ui", "", "", 2, True, False, None)
     assert "Training started" in message and timer.active
     # A second start, from any session, is refused by the manager, not by the UI.
-    message, *_ = h.start("refit", "all", "", "", 2, False, None)
+    message, *_ = h.start("refit", "all", "", "", 2, False, False, None)
     assert "A run is already in progress" in message
     with pytest.raises(JobRefused, match="already in progress"):
         manager.start_training(method="sft")
@@ -152,14 +153,25 @@ def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, stor
         reply = service.reply(cid, "What is the Harbor branch's espresso price?")
         text = "".join(reply)
         assert text and store.get_turn(reply.turn_id).adapter_id == adapter
-    print(f"train + gate + 2 replies: {time.monotonic() - started:.0f} s")
+
+    # Refine: the next run continues the active adapter with the refine schedule and records it as its parent.
+    message, *_ = h.start("swift", "all", "", "", 1, False, True, None)
+    assert f"refining {job.adapter_id}" in message
+    wait_done(manager)
+    refined = manager.status()
+    assert refined.status == "succeeded", refined.log
+    record = store.get_adapter(refined.adapter_id)
+    assert record.parent_id == job.adapter_id and record.hyperparams["init_adapter"].endswith(job.adapter_id)
+    assert (record.hyperparams["epochs"], record.hyperparams["learning_rate"]) == (
+        settings.refine_epochs, settings.refine_learning_rate)
+    print(f"train + gate + 2 replies + refine: {time.monotonic() - started:.0f} s")
 
 
 @pytest.mark.slow
 def test_cancel_stops_the_run_and_registers_nothing(settings, store, log_georgia, manager):
     log_georgia(8, source="ui")
     h = TrainingHandlers(settings, store, manager, None, Access())
-    h.start("refit", "all", "", "", 50, False, None)
+    h.start("refit", "all", "", "", 50, False, False, None)
     assert "Cancelling" in h.cancel(None)       # at once: the trainer process is stopped wherever it is
     wait_done(manager, 120)
     job = manager.status()
