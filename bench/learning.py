@@ -76,6 +76,8 @@ def fmt(x, digits=3):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
+    overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -121,8 +123,6 @@ def main(argv=None) -> int:
         rows.append({"method": "base", **json.loads(prior[0]), "train_s": None, "eval_s": None})
     else:
         run_eval("base", None, None)
-    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
-    overrides.update(parse_train_overrides(args.train_set))
     previous, spent = None, 0.0
     for step in plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr):
         t = time.time()
@@ -156,6 +156,11 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     return plan
 
 
+# TrainConfig fields that run_training fills from the settings the bench builds (a --set would clash with them).
+SET_BY_THE_BENCH = {"method": "--methods", "base_model": "the bundled model", "threads": "--threads",
+                    "seed": "--seed (with --reuse to keep the simulation)", "horizon": "the settings' horizon"}
+
+
 def parse_train_overrides(pairs: list[str]) -> dict:
     """FIELD=VALUE strings -> TrainConfig overrides, each value cast to the field's type."""
     from dataclasses import fields
@@ -168,6 +173,8 @@ def parse_train_overrides(pairs: list[str]) -> dict:
         name, _, value = pair.partition("=")
         if name not in types:
             raise SystemExit(f"--set {pair}: unknown TrainConfig field {name!r}; fields: {', '.join(types)}")
+        if name in SET_BY_THE_BENCH:
+            raise SystemExit(f"--set {pair}: {name} comes from the bench's own options; use {SET_BY_THE_BENCH[name]}")
         cast = types[name]
         if cast is bool:
             out[name] = value.lower() in ("1", "true", "yes")

@@ -29,6 +29,12 @@ def test_an_unknown_field_is_refused_with_the_list_of_fields():
         parse_train_overrides(["lora_rank=4"])
 
 
+@pytest.mark.parametrize("pair, option", [("seed=1", "--seed"), ("threads=4", "--threads"), ("method=sft", "--methods")])
+def test_fields_the_bench_sets_itself_are_refused_with_its_own_option(pair, option):
+    with pytest.raises(SystemExit, match=f"comes from the bench's own options; use {option}"):
+        parse_train_overrides([pair])
+
+
 def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
     args = SimpleNamespace(train_items=Path("train.jsonl"), per_item=3, ask_first=1, temperatures=[0.7],
                            hint_answers=False, answer_tries=1, extractive_answers=True, max_conversations=500)
