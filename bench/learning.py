@@ -156,15 +156,16 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     return plan
 
 
-# TrainConfig fields that run_training fills from the settings the bench builds (a --set would clash with them).
-SET_BY_THE_BENCH = {"method": "--methods", "base_model": "the bundled model", "threads": "--threads",
-                    "seed": "--seed (with --reuse to keep the simulation)", "horizon": "the settings' horizon"}
+# The bench option to use instead of --set for each field learner.jobs.SET_BY_RUN_TRAINING names.
+USE_INSTEAD = {"method": "--methods", "base_model": "the bundled model", "threads": "--threads",
+               "seed": "--seed (with --reuse to keep the simulation)", "horizon": "the settings' horizon"}
 
 
 def parse_train_overrides(pairs: list[str]) -> dict:
     """FIELD=VALUE strings -> TrainConfig overrides, each value cast to the field's type."""
     from dataclasses import fields
 
+    from learner.jobs import SET_BY_RUN_TRAINING
     from learner.train_adapter import TrainConfig
 
     types = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
@@ -173,8 +174,9 @@ def parse_train_overrides(pairs: list[str]) -> dict:
         name, _, value = pair.partition("=")
         if name not in types:
             raise SystemExit(f"--set {pair}: unknown TrainConfig field {name!r}; fields: {', '.join(types)}")
-        if name in SET_BY_THE_BENCH:
-            raise SystemExit(f"--set {pair}: {name} comes from the bench's own options; use {SET_BY_THE_BENCH[name]}")
+        if name in SET_BY_RUN_TRAINING:
+            raise SystemExit(f"--set {pair}: {name} comes from the bench's own options; use "
+                             f"{USE_INSTEAD.get(name, 'the matching bench option')}")
         cast = types[name]
         if cast is bool:
             out[name] = value.lower() in ("1", "true", "yes")

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +39,21 @@ class TrainOutcome:
     adapter_id: str
     path: Path
     metrics: dict
+
+
+# TrainConfig fields run_training fills from its arguments and the settings; overrides may not name them.
+SET_BY_RUN_TRAINING = ("method", "base_model", "threads", "seed", "horizon")
+
+
+def check_overrides(overrides: dict) -> None:
+    """Refuse overrides that would clash with run_training's own fields or name no TrainConfig field."""
+    known = {f.name for f in fields(TrainConfig)}
+    for name in overrides:
+        if name in SET_BY_RUN_TRAINING:
+            raise TrainingFailed(f"Override {name!r} is set by the training run itself (from its method argument "
+                                 "or the settings), not by an override.")
+        if name not in known:
+            raise TrainingFailed(f"Unknown training option {name!r}; known: {', '.join(sorted(known))}.")
 
 
 def new_adapter_id(method: str) -> str:
@@ -65,6 +80,7 @@ def run_training(
 ) -> TrainOutcome:
     if method not in METHODS:
         raise TrainingFailed(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    check_overrides(overrides or {})
     clean_stale_temp_folders(settings.adapters_dir)
     base_model = resolve_model(settings.model, settings.models_dir)
     cfg = TrainConfig(method=method, base_model=str(base_model.resolve()), threads=settings.threads, seed=settings.seed,

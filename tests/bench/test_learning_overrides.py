@@ -66,3 +66,11 @@ def test_without_refine_each_method_trains_once_from_scratch():
     plan = plan_trainings("swift, dpo", {"epochs": 3.0}, 0.0, 2e-4)
     assert [(p["name"], p["continues"], p["overrides"]) for p in plan] == [
         ("swift", False, {"epochs": 3.0}), ("dpo", False, {"epochs": 3.0})]
+
+
+def test_every_field_the_training_run_sets_itself_has_a_bench_option_to_name():
+    from learner.jobs import SET_BY_RUN_TRAINING
+
+    from learning import USE_INSTEAD
+
+    assert set(SET_BY_RUN_TRAINING) <= set(USE_INSTEAD)

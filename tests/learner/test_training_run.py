@@ -100,3 +100,18 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
         run_training(settings, store, method="swift", parent_id="broken")
     assert [a.id for a in store.list_adapters()] == ["broken"]  # nothing new registered
     assert store.list_training_runs() == []  # refused before a run started
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": 1}, "'seed' is set by the training run itself"),
+    ({"method": "sft"}, "'method' is set by the training run itself"),
+    ({"lora_rank": 4}, "Unknown training option 'lora_rank'.*lora_r"),
+])
+def test_overrides_that_clash_or_name_no_option_are_refused_before_any_work(settings, store, log_georgia, overrides,
+                                                                            message):
+    log_georgia(8)
+    with pytest.raises(TrainingFailed, match=message):
+        run_training(settings, store, method="swift", overrides=overrides)
+    assert store.list_adapters() == []
+    assert store.list_training_runs() == []  # refused before a snapshot or a run row
+    assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
