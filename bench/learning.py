@@ -32,6 +32,7 @@ from agent.engine import GenerationParams  # noqa: E402
 from agent.transformers_engine import TransformersEngine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
+from learner.average import average_registered  # noqa: E402
 from learner.jobs import run_training  # noqa: E402
 from logs_db.snapshot import SnapshotFilter  # noqa: E402
 from logs_db.store import LogStore  # noqa: E402
@@ -63,6 +64,9 @@ def parse_args(argv=None):
                    help="then continue each adapter for this many epochs at --refine-lr, as `clarify train "
                         "--from-adapter ID` does, and evaluate both (0: off)")
     p.add_argument("--refine-lr", type=float, default=2e-4)
+    p.add_argument("--refine-seeds", type=int, default=1,
+                   help="refine each adapter this many times (seeds --seed, --seed+1, ...) and also evaluate the "
+                        "average of the refinements, as `clarify adapters average` makes it")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -78,6 +82,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
+    plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds)
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -123,36 +128,57 @@ def main(argv=None) -> int:
         rows.append({"method": "base", **json.loads(prior[0]), "train_s": None, "eval_s": None})
     else:
         run_eval("base", None, None)
-    previous, spent = None, 0.0
-    for step in plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr):
+    trained, spent = {}, {}  # plan name -> TrainOutcome / seconds, including the runs it builds on
+    for step in plan:
         t = time.time()
-        outcome = run_training(settings, store, method=step["method"], overrides=step["overrides"],
-                               filters=SnapshotFilter(source="simulated"), on_progress=training_progress(step["name"]),
-                               parent_id=previous.adapter_id if step["continues"] else None)
-        spent = (spent if step["continues"] else 0.0) + time.time() - t  # a refined row counts both runs
-        engine.load_adapter(outcome.adapter_id, outcome.path)
-        run_eval(step["name"], outcome.adapter_id, spent)
-        engine.unload_adapter(outcome.adapter_id)
-        previous = outcome
+        if step["averages"]:
+            adapter_id = average_registered(settings, store, [trained[name].adapter_id for name in step["averages"]])
+            path = Path(store.get_adapter(adapter_id).path)
+            spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
+        else:
+            run_settings = settings.model_copy(update={"seed": settings.seed + step["seed_offset"]})
+            outcome = run_training(run_settings, store, method=step["method"], overrides=step["overrides"],
+                                   filters=SnapshotFilter(source="simulated"),
+                                   on_progress=training_progress(step["name"]),
+                                   parent_id=trained[step["after"]].adapter_id if step["after"] else None)
+            trained[step["name"]], adapter_id, path = outcome, outcome.adapter_id, outcome.path
+            spent[step["name"]] = spent.get(step["after"], 0.0)  # a refined row counts both runs
+        spent[step["name"]] += time.time() - t
+        engine.load_adapter(adapter_id, path)
+        run_eval(step["name"], adapter_id, spent[step["name"]])
+        engine.unload_adapter(adapter_id)
 
     print(render(rows, args))
     store.close()
     return 0
 
 
-def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float) -> list[dict]:
-    """The training runs in order; a refine run continues the adapter of the run just before it.
+def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
+                   refine_seeds: int = 1) -> list[dict]:
+    """The runs in order. A refine run continues the adapter named by its "after"; an average step
+    ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
 
     Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
     trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
     """
+    if refine_seeds < 1:
+        raise SystemExit(f"--refine-seeds must be 1 or more, not {refine_seeds}")
+    if refine_seeds > 1 and refine_epochs <= 0:
+        raise SystemExit("--refine-seeds needs --refine-epochs (the refinements it averages)")
     plan = []
     for method in [m.strip() for m in methods.split(",") if m.strip()]:
-        plan.append({"name": method, "method": method, "overrides": dict(overrides), "continues": False})
-        if refine_epochs > 0:
-            plan.append({"name": f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}", "method": method,
-                         "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr},
-                         "continues": True})
+        plan.append({"name": method, "method": method, "overrides": dict(overrides), "after": None,
+                     "seed_offset": 0, "averages": []})
+        if refine_epochs <= 0:
+            continue
+        refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}"
+        names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
+        for k, name in enumerate(names):
+            plan.append({"name": name, "method": method, "after": method, "seed_offset": k, "averages": [],
+                         "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
+        if refine_seeds > 1:
+            plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
+                         "after": method, "seed_offset": 0, "averages": names})
     return plan
 
 

@@ -129,6 +129,27 @@ def adapters_show(adapter_id: str, data_dir: DataDir = None) -> None:
     typer.echo(json.dumps(dataclasses.asdict(adapter), indent=2, default=str))
 
 
+@adapters_app.command("average")
+def adapters_average(
+    adapter_ids: Annotated[list[str], typer.Argument(help="Two or more adapter ids, e.g. refinements with different seeds.")],
+    combination: Annotated[str, typer.Option(help="svd: back to the members' rank (serves as they do) | cat: exact, "
+                                                  "at the sum of their ranks.")] = "svd",
+    rank: Annotated[Optional[int], typer.Option(help="Rank of the svd average (default: the members' rank).")] = None,
+    data_dir: DataDir = None,
+    model: ModelPath = None,
+) -> None:
+    """Average adapters' weights into a new candidate adapter (a model soup); activate it like any other."""
+    from .average import AverageError, average_registered
+
+    settings = make_settings(data_dir=data_dir, model=model)
+    with open_store(settings) as store:
+        try:
+            adapter_id = average_registered(settings, store, adapter_ids, combination=combination, rank=rank)
+        except AverageError as exc:
+            fail(str(exc))
+    typer.echo(f"adapter: {adapter_id} (candidate; average of {', '.join(adapter_ids)})")
+
+
 @adapters_app.command("activate")
 def adapters_activate(adapter_id: Annotated[str, typer.Argument(help="Adapter id, or 'base' for no adapter.")],
                       data_dir: DataDir = None) -> None:

@@ -1,7 +1,7 @@
 """The Adapters tab: the registry (status, method, training metrics, evaluation, gate decision), promote,
-run the promotion gate, roll back, and the A/B split.
+run the promotion gate, roll back, the A/B split, and averaging adapters into a new candidate.
 
-Promote, gate, rollback and A/B are admin actions, checked inside the handlers.
+Promote, gate, rollback, A/B and average are admin actions, checked inside the handlers.
 Activation hot-loads the adapter into the serving engine: new conversations use
 it; conversations already started keep the adapter they were started with.
 """
@@ -16,6 +16,7 @@ import pandas as pd
 from agent.chat_service import ChatService
 from agent.engine import EngineError
 from clarify.settings import Settings
+from learner.average import AverageError, average_registered
 from learner.promotion import PromotionError, activate, label, rollback
 from logs_db.store import LogError, LogStore
 
@@ -89,7 +90,8 @@ class AdaptersHandlers:
         return text
 
     def refresh(self) -> tuple:
-        """(active text, adapters table, adapter choice, decisions table, A/B candidate choice, A/B share)."""
+        """(active text, adapters table, adapter choice, decisions table, A/B candidate choice, A/B share,
+        adapters to average)."""
         adapters = self.store.list_adapters()
         choices = [("base model (no adapter)", BASE)] + [(f"{a.id} · {a.status}", a.id) for a in adapters]
         candidate, share = self.service.ab_state() if self.service is not None else (None, 0.0)
@@ -100,7 +102,8 @@ class AdaptersHandlers:
         return (self.active_text(), self.adapters_table(),
                 gr.Dropdown(choices=choices, value=preselect),
                 self.decisions_table(),
-                gr.Dropdown(choices=ab_choices, value=candidate or NO_AB), gr.Slider(value=share))
+                gr.Dropdown(choices=ab_choices, value=candidate or NO_AB), gr.Slider(value=share),
+                gr.Dropdown(choices=[(a.id, a.id) for a in adapters], value=[]))
 
     # -- admin actions --------------------------------------------------------
     def _user(self, request) -> str | None:
@@ -172,6 +175,20 @@ class AdaptersHandlers:
         return _esc(f"A/B split on: {share:.0%} of new conversations go to {target} (arm B)."), self.active_text()
 
 
+    @admin_only
+    def average(self, members: list[str] | None, request: gr.Request = None) -> tuple:
+        """Average the chosen adapters into a new candidate (learner/average.py). Returns (message, *refresh())."""
+        refusal = self.access.refusal(request)
+        if refusal:
+            return (_err(refusal), *self.refresh())
+        try:
+            adapter_id = average_registered(self.settings, self.store, list(members or []))
+        except (AverageError, LogError) as exc:
+            return (_err(exc), *self.refresh())
+        return (_esc(f"{adapter_id} (candidate) is the average of {', '.join(members)}: run the gate or promote it."),
+                *self.refresh())
+
+
 def build_adapters_tab(h: AdaptersHandlers) -> dict:
     private = dict(api_visibility="private")
     active = gr.Markdown(elem_id="active-adapter")
@@ -199,12 +216,21 @@ def build_adapters_tab(h: AdaptersHandlers) -> dict:
             ab_share = gr.Slider(0, 1, value=h.settings.ab_share, step=0.05, label="Share of arm B",
                                  elem_id="ab-share")
             ab_apply = gr.Button("Apply A/B split", elem_id="ab-apply")
+    with gr.Group():
+        gr.Markdown("**Average adapters**: the weight average of two or more adapters (e.g. refinements of the "
+                    "active one with different seeds) becomes a new candidate at their rank. Averaging removes the "
+                    "luck of one training seed (docs/LEARNING.md).")
+        with gr.Row():
+            members = gr.Dropdown(choices=[], value=[], multiselect=True, label="Adapters to average",
+                                  elem_id="average-members", scale=3)
+            average = gr.Button("Average into a new candidate", elem_id="adapter-average", scale=1)
 
-    view = [active, adapters, choice, decisions, ab_candidate, ab_share]
+    view = [active, adapters, choice, decisions, ab_candidate, ab_share, members]
     promote.click(h.promote, inputs=[choice], outputs=[message, *view], show_progress="hidden", **private)
     back.click(h.rollback, outputs=[message, *view], show_progress="hidden", **private)
     gate.click(h.gate, inputs=[choice], outputs=[message], show_progress="hidden", **private)
     ab_apply.click(h.set_ab, inputs=[ab_candidate, ab_share], outputs=[message, active], show_progress="hidden",
                    **private)
+    average.click(h.average, inputs=[members], outputs=[message, *view], show_progress="minimal", **private)
     refresh.click(h.refresh, outputs=view, show_progress="hidden", **private)
     return dict(refresh_fn=h.refresh, refresh_outputs=view)

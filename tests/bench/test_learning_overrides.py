@@ -55,17 +55,38 @@ def test_refine_continues_each_method_right_after_it_with_its_own_epochs_and_lr(
     args = parse_args(["--methods", "swift,sft", "--refine-epochs", "2", "--set", "notes_views=3"])
     overrides = parse_train_overrides(args.train_set)
     plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr)
-    assert [(p["name"], p["method"], p["continues"]) for p in plan] == [
-        ("swift", "swift", False), ("swift + 2 epochs at lr 0.0002", "swift", True),
-        ("sft", "sft", False), ("sft + 2 epochs at lr 0.0002", "sft", True)]
+    assert [(p["name"], p["method"], p["after"]) for p in plan] == [
+        ("swift", "swift", None), ("swift + 2 epochs at lr 0.0002", "swift", "swift"),
+        ("sft", "sft", None), ("sft + 2 epochs at lr 0.0002", "sft", "sft")]
+    assert not any(p["averages"] for p in plan)
     assert plan[0]["overrides"] == {"notes_views": 3}  # the first run keeps the defaults' epochs and lr
     assert plan[1]["overrides"] == {"notes_views": 3, "epochs": 2.0, "learning_rate": 2e-4}
 
 
 def test_without_refine_each_method_trains_once_from_scratch():
     plan = plan_trainings("swift, dpo", {"epochs": 3.0}, 0.0, 2e-4)
-    assert [(p["name"], p["continues"], p["overrides"]) for p in plan] == [
-        ("swift", False, {"epochs": 3.0}), ("dpo", False, {"epochs": 3.0})]
+    assert [(p["name"], p["after"], p["overrides"]) for p in plan] == [
+        ("swift", None, {"epochs": 3.0}), ("dpo", None, {"epochs": 3.0})]
+
+
+def test_refine_seeds_refine_the_same_adapter_with_successive_seeds_then_average_them():
+    plan = plan_trainings("swift", {}, 2.0, 2e-4, refine_seeds=3)
+    refined = "swift + 2 epochs at lr 0.0002"
+    assert [(p["name"], p["after"], p["seed_offset"]) for p in plan] == [
+        ("swift", None, 0), (refined, "swift", 0), (f"{refined}, seed +1", "swift", 1),
+        (f"{refined}, seed +2", "swift", 2), (f"{refined}, average of 3 seeds", "swift", 0)]
+    assert plan[-1]["averages"] == [refined, f"{refined}, seed +1", f"{refined}, seed +2"]
+    assert all(p["overrides"] == {"epochs": 2.0, "learning_rate": 2e-4} for p in plan[1:4])
+
+
+@pytest.mark.parametrize("argv, message", [(["--refine-seeds", "0"], "must be 1 or more"),
+                                           (["--refine-seeds", "2"], "needs --refine-epochs")])
+def test_bad_refine_seeds_are_refused_before_any_work(argv, message, tmp_path):
+    from learning import main
+
+    with pytest.raises(SystemExit, match=message):
+        main(["--data-dir", str(tmp_path / "bench"), *argv])
+    assert not (tmp_path / "bench").exists()
 
 
 def test_every_field_the_training_run_sets_itself_has_a_bench_option_to_name():

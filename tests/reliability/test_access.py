@@ -28,6 +28,7 @@ ADMIN_EVENTS = {
     "adapter-rollback": [],
     "adapter-gate": ["base"],
     "ab-apply": ["none", 0.5],
+    "adapter-average": [[]],
     "export-button": ["jsonl", "all"],
 }
 ROUTES = ["queue/join", "run", "api", "call", "call/v2"]
@@ -79,7 +80,8 @@ def test_every_handler_that_checks_admin_rights_is_guarded(auth_app, http):
 
     Done: list the app's events whose handler calls Access.refusal (the in-handler admin check) and those marked
     @admin_only (what AdminGuard refuses over HTTP).
-    Checked: the two sets are the same seven events (train start/cancel, promote, rollback, gate, A/B, export),
+    Checked: the two sets are the same eight events (train start/cancel, promote, rollback, gate, A/B, average,
+    export),
     so no admin action is reachable over HTTP by a non-admin, and chat/rating events are not admin-only.
     """
     root = http(auth_app["url"], "root")

@@ -74,6 +74,8 @@ def test_admin_actions_refuse_a_non_admin(settings, store, log_georgia, service,
     assert "not an admin" in adapters.promote(cand, BOB)[0] and store.active_adapter() is None
     assert "not an admin" in adapters.rollback(BOB)[0]
     assert "not an admin" in adapters.gate(cand, BOB) and not manager.busy
+    assert "not an admin" in adapters.average([cand, make_adapter()], BOB)[0]
+    assert all(a.method != "average" for a in store.list_adapters())
     message, _ = adapters.set_ab(cand, 0.5, BOB)
     assert "not an admin" in message and service.ab_state() == (None, 0.0)
     file, message = insight.export("jsonl", "all", BOB)
@@ -198,12 +200,13 @@ def test_promote_rollback_and_listing(settings, store, service, make_adapter):
     h = AdaptersHandlers(settings, store, service, None, Access())
     a, b = make_adapter("a"), make_adapter("b", train_metrics={"steps": 7, "train_loss": 0.5})
     store.set_adapter_eval(b, {"mean_reward": 0.625, "n": 2})
-    active_md, table, choice, decisions, ab_choice, ab_share = h.refresh()
+    active_md, table, choice, decisions, ab_choice, ab_share, members = h.refresh()
     assert "Active: base model" in active_md and "A/B: off" in active_md
     assert set(table["id"]) == {a, b} and choice.value in (a, b)
     row = table.set_index("id").loc[b]
     assert row["steps"] == 7 and row["train loss"] == 0.5 and row["eval reward"] == 0.625
     assert decisions.empty and ab_choice.value == NO_AB
+    assert {value for _, value in members.choices} == {a, b} and members.value == []
 
     assert "is now active" in h.promote(a)[0]
     msg, active_md, table, *_ = h.promote(b)
@@ -216,6 +219,13 @@ def test_promote_rollback_and_listing(settings, store, service, make_adapter):
     assert "base is now active" in h.promote(BASE)[0] and store.active_adapter() is None
     assert "Error" in h.promote("no-such-adapter")[0]
     assert "Choose an adapter (not the base model)" in h.gate(BASE)
+
+    assert "at least two" in h.average([a])[0]
+    msg, active_md, table, *_ = h.average([a, b])
+    averaged = store.list_adapters()[0]
+    assert f"{averaged.id} (candidate) is the average of {a}, {b}" in msg
+    assert averaged.method == "average" and averaged.hyperparams["members"] == [a, b]
+    assert table.set_index("id").loc[averaged.id, "status"] == "candidate"
 
 
 # -- A/B ------------------------------------------------------------------------------
