@@ -54,12 +54,16 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
 
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32)
     names = [f"member{i}" for i in range(len(members))]
-    model = PeftModel.from_pretrained(model, str(members[0]), adapter_name=names[0])
-    for name, folder in zip(names[1:], members[1:]):
-        model.load_adapter(str(folder), adapter_name=name)
     rank = rank or max(int(c["r"]) for c in configs)
-    model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), adapter_name="average",
-                               combination_type=combination, svd_rank=rank if combination == "svd" else None)
+    try:  # e.g. an adapter of another base model: a shape mismatch deep in PEFT
+        model = PeftModel.from_pretrained(model, str(members[0]), adapter_name=names[0])
+        for name, folder in zip(names[1:], members[1:]):
+            model.load_adapter(str(folder), adapter_name=name)
+        model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), adapter_name="average",
+                                   combination_type=combination, svd_rank=rank if combination == "svd" else None)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        raise AverageError(f"Could not average these adapters on {Path(base_model).name}: "
+                           f"{str(exc).splitlines()[0][:300]}") from exc
     for name in names:
         model.delete_adapter(name)
 

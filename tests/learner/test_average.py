@@ -99,6 +99,19 @@ def test_adapters_of_different_modules_are_refused(model_path, members, tmp_path
     assert not (tmp_path / "avg").exists()
 
 
+def test_an_adapter_of_another_model_shape_is_refused_with_a_clear_error(model_path, members, tmp_path):
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other-model"
+    shutil.copytree(members[1], other)
+    tensors = load_file(other / "adapter_model.safetensors")
+    tensors = {k: (t[:, :-8].contiguous() if "lora_A" in k else t) for k, t in tensors.items()}  # a narrower model
+    save_file(tensors, other / "adapter_model.safetensors")
+    with pytest.raises(AverageError, match="Could not average these adapters"):
+        average_adapters(model_path, [members[0], other], tmp_path / "avg")
+    assert not (tmp_path / "avg").exists()
+
+
 def test_cli_average_registers_a_candidate(tmp_path, members, model_path):
     from typer.testing import CliRunner
 
