@@ -65,8 +65,9 @@ def parse_args(argv=None):
                         "--from-adapter ID` does, and evaluate both (0: off)")
     p.add_argument("--refine-lr", type=float, default=2e-4)
     p.add_argument("--refine-seeds", type=int, default=1,
-                   help="refine each adapter this many times (seeds --seed, --seed+1, ...) and also evaluate the "
-                        "average of the refinements, as `clarify adapters average` makes it")
+                   help="refine each adapter this many times (the k-th continuation of an adapter trains with "
+                        "seed --seed + k) and also evaluate the average of the refinements, as `clarify adapters "
+                        "average` makes it")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -136,8 +137,7 @@ def main(argv=None) -> int:
             path = Path(store.get_adapter(adapter_id).path)
             spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
-            run_settings = settings.model_copy(update={"seed": settings.seed + step["seed_offset"]})
-            outcome = run_training(run_settings, store, method=step["method"], overrides=step["overrides"],
+            outcome = run_training(settings, store, method=step["method"], overrides=step["overrides"],
                                    filters=SnapshotFilter(source="simulated"),
                                    on_progress=training_progress(step["name"]),
                                    parent_id=trained[step["after"]].adapter_id if step["after"] else None)
@@ -168,17 +168,17 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     plan = []
     for method in [m.strip() for m in methods.split(",") if m.strip()]:
         plan.append({"name": method, "method": method, "overrides": dict(overrides), "after": None,
-                     "seed_offset": 0, "averages": []})
+                     "averages": []})
         if refine_epochs <= 0:
             continue
         refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}"
         names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
-        for k, name in enumerate(names):
-            plan.append({"name": name, "method": method, "after": method, "seed_offset": k, "averages": [],
+        for name in names:  # run_training gives the k-th continuation of an adapter seed + k
+            plan.append({"name": name, "method": method, "after": method, "averages": [],
                          "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
         if refine_seeds > 1:
             plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
-                         "after": method, "seed_offset": 0, "averages": names})
+                         "after": method, "averages": names})
     return plan
 
 

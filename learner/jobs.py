@@ -87,6 +87,7 @@ def run_training(
                       horizon=settings.max_clarifying_questions, **(overrides or {}))
     if parent_id is not None:
         cfg.init_adapter = _parent_folder(store, parent_id)
+        cfg.seed = settings.seed + _continuations_of(store, parent_id)
     adapter_id = new_adapter_id(method)
     snapshot = export_snapshot(store, settings.snapshots_dir / f"{adapter_id}.parquet", filters)
     run_id = store.start_training_run(method=method, config=asdict(cfg), snapshot_path=str(snapshot.path),
@@ -124,6 +125,16 @@ def _parent_folder(store: LogStore, parent_id: str) -> str:
     except (UnknownId, AdapterLoadError) as exc:
         raise TrainingFailed(f"Cannot continue from adapter {parent_id!r}: {exc}") from exc
     return str(folder)
+
+
+def _continuations_of(store: LogStore, parent_id: str) -> int:
+    """Registered trainings that continued this parent (averages excluded).
+
+    The n-th continuation of a parent trains with seed settings.seed + n, so refining the same adapter again
+    gives another draw (data order, dropout, notes orders) that can be averaged with the first
+    (learner/average.py), while each run stays reproducible; the seed is recorded with the adapter.
+    """
+    return sum(1 for a in store.list_adapters() if a.parent_id == parent_id and a.method != "average")
 
 
 def _run_worker(snapshot: Path, out_dir: Path, cfg: TrainConfig, on_progress, cancel) -> None:

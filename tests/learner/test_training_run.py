@@ -85,6 +85,13 @@ def test_continuing_a_registered_adapter_starts_from_its_weights_and_records_the
     assert any(not child_weights[k].equal(v) for k, v in parent_weights.items() if "lora_B" in k)
     after = load_file(parent.path / "adapter_model.safetensors")  # the parent's folder is left as it was
     assert all(after[k].equal(v) for k, v in parent_weights.items())
+    assert record.hyperparams["seed"] == settings.seed
+    # Continuing the same parent again is another draw (the next seed), so the two can be averaged.
+    again = run_training(settings, store, method="swift", overrides={"max_steps": 2, "batch_size": 4},
+                         parent_id=parent.adapter_id)
+    assert store.get_adapter(again.adapter_id).hyperparams["seed"] == settings.seed + 1
+    again_weights = load_file(again.path / "adapter_model.safetensors")
+    assert any(not again_weights[k].equal(v) for k, v in child_weights.items() if "lora_B" in k)
 
 
 def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(settings, store, log_georgia, tmp_path):
