@@ -85,18 +85,17 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
 def average_registered(settings, store, adapter_ids: list[str], *, combination: str = "svd",
                        rank: int | None = None) -> str:
     """Average registered adapters into a new registered candidate; returns its id. Nothing is registered on error."""
-    import time
-    import uuid
-
     from agent.engine import AdapterLoadError
     from clarify.model_store import resolve_model
     from logs_db.store import UnknownId
+
+    from .jobs import new_adapter_id
 
     try:
         members = [store.get_adapter(adapter_id) for adapter_id in adapter_ids]
     except UnknownId as exc:
         raise AverageError(str(exc)) from exc
-    adapter_id = f"average-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    adapter_id = new_adapter_id("average")
     out_dir = settings.adapters_dir / adapter_id
     try:
         config = average_adapters(resolve_model(settings.model, settings.models_dir), [Path(m.path) for m in members],

@@ -174,7 +174,6 @@ class AdaptersHandlers:
             return _esc("A/B split off: every new conversation uses the active adapter."), self.active_text()
         return _esc(f"A/B split on: {share:.0%} of new conversations go to {target} (arm B)."), self.active_text()
 
-
     @admin_only
     def average(self, members: list[str] | None, request: gr.Request = None) -> tuple:
         """Average the chosen adapters into a new candidate (learner/average.py). Returns (message, *refresh())."""
