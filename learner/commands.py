@@ -25,6 +25,10 @@ def train_command(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
     notes_views: Annotated[Optional[int], typer.Option(
         help="Orders of the notes' sentences to train on (1: as logged; default 5).")] = None,
+    fold_clarifications: Annotated[Optional[bool], typer.Option(
+        "--fold-clarifications/--no-fold-clarifications",
+        help="Also train on each good answer after a clarification as a direct answer to the question with the "
+             "clarification folded in (hindsight relabeling).")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
@@ -48,7 +52,8 @@ def train_command(
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
-                                       max_steps=max_steps, notes_views=notes_views).items() if v is not None}
+                                       max_steps=max_steps, notes_views=notes_views,
+                                       fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:

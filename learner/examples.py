@@ -92,3 +92,25 @@ def notes_views(conv: Conversation, views: int, seed: int) -> list[Conversation]
     """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)."""
     return [conv] + [replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
                      for v in range(1, views)]
+
+
+FOLDED_SUFFIX = "~folded"
+
+
+def fold_clarification(conv: Conversation) -> Conversation | None:
+    """Hindsight relabeling: "Q" / ask / "C" / answer becomes "Q C" / answer, in a context of its own.
+
+    The user's clarification, had it come with the question, would have made the question clear, and the
+    logged final answer shows what answering it directly looks like. Each ambiguous item then also teaches
+    its minimal pair: the question as asked (where asking paid) and the question with its variant named
+    (where answering does). Only a conversation with exactly one clarifying exchange folds.
+    """
+    kinds = [m.kind for m in conv.messages]
+    if kinds != ["user", "ask", "user", "answer"]:
+        return None
+    question, _, clarification, answer = conv.messages
+    if not (question.content.strip() and clarification.content.strip() and answer.content.strip()):
+        return None
+    asked = f"{question.content.strip()} {clarification.content.strip()}"
+    return replace(conv, conversation_id=conv.conversation_id + FOLDED_SUFFIX, context_key=conv.context_key + FOLDED_SUFFIX,
+                   messages=[Message("user", asked, "user"), answer])

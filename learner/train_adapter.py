@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .examples import Conversation, notes_views, read_snapshot, tokenize_example, turn_examples
+from .examples import Conversation, fold_clarification, notes_views, read_snapshot, tokenize_example, turn_examples
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
@@ -52,6 +52,8 @@ class TrainConfig:
     init_adapter: str = ""                 # a LoRA folder to continue training (its rank and modules win over lora_*)
     notes_views: int = 5                   # each epoch sees the notes' sentences in another order (1: only as logged);
                                            # 0.692 vs 0.666 on dev at the same cost, fewer needless questions (docs/RESULTS.md)
+    fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
+                                           # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
 
@@ -62,9 +64,26 @@ def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
     return [Trajectory(c.conversation_id, c.context_key, c.reward) for c in convs]
 
 
+def _folded(convs: list[Conversation], weights: dict) -> list[Conversation]:
+    """Folded copies of the conversations whose answer after the clarification has a positive weight.
+
+    The folded answer keeps that answer's weight. Only successes fold: a negative weight on the first
+    token of an answer would push the decision toward asking, on questions that are already clear.
+    """
+    out = []
+    for conv in convs:
+        folded = fold_clarification(conv)
+        if folded is not None and weights[conv.conversation_id][1] > 0:
+            weights[folded.conversation_id] = (weights[conv.conversation_id][1],) * 2
+            out.append(folded)
+    return out
+
+
 def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
+    folded = _folded(convs, weights) if cfg.fold_clarifications else []
+    convs = convs + folded
     rows, dropped = [], 0
     for conv in (view for c in convs for view in notes_views(c, cfg.notes_views, cfg.seed)):
         first, later = weights[conv.conversation_id]
@@ -80,7 +99,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
             if t == 0:
                 row["first_token_weight"] = cfg.decision_weight
             rows.append(row)
-    stats = {"examples": len(rows), "dropped_too_long": dropped,
+    stats = {"examples": len(rows), "dropped_too_long": dropped, "folded_conversations": len(folded),
              "weight_min": min((r["weight"] for r in rows), default=0.0),
              "weight_max": max((r["weight"] for r in rows), default=0.0)}
     return rows, stats

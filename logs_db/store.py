@@ -157,6 +157,7 @@ class LogStore:
         self._ratings_lock = threading.Lock()   # the double-rating check and the insert are one step
         apply_migrations(self._conn)
         self._writer = WriteBehind(self._conn)
+        self._closed = False
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -211,6 +212,10 @@ class LogStore:
             cur.close()
 
     def close(self) -> None:
+        """Flush, checkpoint and close; closing again is a no-op (a `with` block around an explicit close)."""
+        if self._closed:
+            return
+        self._closed = True
         self._writer.close()
         with self._cursors_lock:
             for cur in self._cursors:

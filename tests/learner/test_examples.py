@@ -1,11 +1,11 @@
-"""Notes views: the same facts in another order, for training only."""
+"""Training-only views of a logged conversation: the notes in another order, the clarification folded in."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from agent.policy import Message, split_sentences
-from learner.examples import Conversation, notes_views, reorder_notes
+from learner.examples import FOLDED_SUFFIX, Conversation, fold_clarification, notes_views, reorder_notes
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -34,3 +34,28 @@ def test_views_change_only_the_notes():
     assert all((v.conversation_id, v.context_key, v.reward, v.messages) == ("c1", "orders-amb", 0.9, msgs)
                for v in views)
     assert notes_views(conv, 1, seed=0) == [conv]
+
+
+def _asked(answer: str = "It arrives on September 9.") -> list[Message]:
+    return [Message("user", "When does my package arrive?", "user"), Message("assistant", "Do you mean the keyboard?", "ask"),
+            Message("user", "Yes, the keyboard.", "user"), Message("assistant", answer, "answer")]
+
+
+def test_folding_puts_the_clarification_into_the_question_and_keeps_the_answer():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    folded = fold_clarification(conv)
+    assert folded.messages == [Message("user", "When does my package arrive? Yes, the keyboard.", "user"),
+                               Message("assistant", "It arrives on September 9.", "answer")]
+    # A context of its own: it must not join the Swift group of the question as asked.
+    assert (folded.conversation_id, folded.context_key) == ("c1" + FOLDED_SUFFIX, "orders-amb" + FOLDED_SUFFIX)
+    assert (folded.context, folded.reward) == (NOTES, 0.9)
+    assert conv.messages == _asked()  # the logged conversation is untouched
+
+
+def test_only_one_clarifying_exchange_folds():
+    direct = [Message("user", "When does my package arrive?", "user"), Message("assistant", "September 6.", "answer")]
+    two_questions = _asked()[:3] + [Message("assistant", "Which keyboard?", "ask"), Message("user", "The black one.", "user"),
+                                    Message("assistant", "September 9.", "answer")]
+    unanswered = _asked()[:3]
+    for msgs in (direct, two_questions, unanswered, _asked(answer="  ")):
+        assert fold_clarification(Conversation("c", "k", NOTES, 1.0, msgs)) is None

@@ -58,6 +58,29 @@ def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(
     assert labelled(views) == labelled(plain) + labelled(plain)
 
 
+def test_folded_clarifications_add_a_direct_answer_for_each_good_answer_after_asking(tokenizer):
+    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+             _conv("lucky", "georgia", 1.0, False), _conv("ask-wrong", "georgia-2", 0.0, True),
+             _conv("other", "georgia-2", 1.0, False)]
+    plain, plain_stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
+    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1,
+                                                                     fold_clarifications=True))
+    # Only the good answer after asking folds: a negative weight on an answer's first token would push
+    # clear questions toward asking.
+    assert (plain_stats["folded_conversations"], stats["folded_conversations"]) == (0, 1)
+    assert len(rows) == len(plain) + 1
+    folded = [r for r in rows if r["conversation_id"] == "ask~folded"]
+    assert len(folded) == 1
+    answer_after_asking = [r for r in rows if r["conversation_id"] == "ask"][1]
+    # The same answer, weighted as the answer after the clarification, but now the decision: a first turn.
+    assert folded[0]["weight"] == answer_after_asking["weight"] > 0
+    assert folded[0]["first_token_weight"] == TrainConfig().decision_weight
+    labelled = lambda row: [t for t in row["labels"] if t != -100]  # noqa: E731
+    assert labelled(folded[0]) == labelled(answer_after_asking)
+    prompt = tokenizer.decode([t for t, lab in zip(folded[0]["input_ids"], folded[0]["labels"]) if lab == -100])
+    assert "What is the capital of Georgia? The country." in prompt and "Do you mean" not in prompt
+
+
 @pytest.mark.parametrize("views", [0, -2])
 def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model_path, tmp_path, views):
     """Zero orders would train on nothing; a bench `--set notes_views=0` must fail, not silently mean 1."""

@@ -122,3 +122,27 @@ def test_overrides_that_clash_or_name_no_option_are_refused_before_any_work(sett
     assert store.list_adapters() == []
     assert store.list_training_runs() == []  # refused before a snapshot or a run row
     assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, folded", [("--fold-clarifications", 4), ("--no-fold-clarifications", 0)])
+def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log_georgia, flag, folded, tmp_path):
+    """`clarify train --[no-]fold-clarifications`: recorded with the adapter, and the data follow it.
+
+    Eight logged conversations, four of them ask and then answer right (reward 0.9): those four fold.
+    """
+    from typer.testing import CliRunner
+
+    from clarify.cli import app as cli
+
+    from logs_db.store import LogStore
+
+    log_georgia(8)
+    store.close()  # the CLI opens the file itself, as it would from a shell
+    result = CliRunner().invoke(cli, ["train", flag, "--max-steps", "1", "--batch-size", "4",
+                                      "--data-dir", str(tmp_path), "--model", settings.model,  # the store's file
+                                      "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    with LogStore(tmp_path / "clarify.duckdb") as reopened:
+        (record,) = reopened.list_adapters()
+    assert record.hyperparams["fold_clarifications"] is (folded > 0)
+    assert record.train_metrics["folded_conversations"] == folded

@@ -33,6 +33,16 @@ def test_migrations_from_empty_and_rerun_idempotent(tmp_path):
         assert [t.text for t in store.list_turns(cid)][0] == "What is the capital of Georgia?"
 
 
+def test_closing_twice_is_harmless_and_keeps_what_was_written(tmp_path):
+    """An explicit close inside a `with` block (e.g. to hand the file to another process) must not raise on exit."""
+    path = tmp_path / "log.duckdb"
+    with LogStore(path) as store:
+        cid, _ = _chat(store)
+        store.close()
+    with LogStore(path) as store:
+        assert [t.kind for t in store.list_turns(cid)] == ["user", "ask"]
+
+
 def test_turns_and_conversations_roundtrip(store):
     cid, tid = _chat(store)
     conv = store.get_conversation(cid)
