@@ -25,6 +25,9 @@ def train_command(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
     notes_views: Annotated[Optional[int], typer.Option(
         help="Orders of the notes' sentences to train on (1: as logged; default 5).")] = None,
+    rename_words: Annotated[Optional[float], typer.Option(
+        help="Share (0-1) of the notes' content words renamed, consistently in every turn, in each reordered "
+             "copy of a conversation: the policy learns the notes' structure, not the items (0: off).")] = None,
     fold_clarifications: Annotated[Optional[bool], typer.Option(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "
@@ -49,11 +52,13 @@ def train_command(
     settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine)  # engine: --gate only
     if notes_views is not None and notes_views < 1:
         fail(f"--notes-views must be 1 or more (1 trains on the notes as logged), not {notes_views}.")
+    if rename_words is not None and not 0.0 <= rename_words <= 1.0:
+        fail(f"--rename-words is a share of the notes' words, from 0 to 1, not {rename_words}.")
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps, notes_views=notes_views,
-                                       fold_clarifications=fold_clarifications).items() if v is not None}
+                                       rename_fraction=rename_words, fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:

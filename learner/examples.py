@@ -8,7 +8,9 @@ notes and the user's turns are context.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -88,10 +90,68 @@ def reorder_notes(context: str, seed: int) -> str:
     return " ".join(order)
 
 
-def notes_views(conv: Conversation, views: int, seed: int) -> list[Conversation]:
-    """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)."""
-    return [conv] + [replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
-                     for v in range(1, views)]
+# Words a rename never touches: the language the question and the agent's turns are made of. Content
+# words (names, things, places, attributes) are what an item is *about*; these are how it is asked.
+_FUNCTION_WORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being both but by can
+could did do does done each few for from get got had has have having he her here hers him his how i if in
+into is it its just let may me mean might more most much must my no nor not now of off on once one only or
+other our out over own please same she should so some such than thank thanks that the their them then there
+these they this those through to too two under until up very was we were what when where which while who
+whom why will with would yes you your hello hey hi quick question tell give know need
+""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
+
+
+def content_words(texts) -> list[str]:
+    """The distinct lower-cased content words of `texts`, sorted: the vocabulary renames draw from."""
+    return sorted({w.lower() for t in texts for w in _WORD.findall(t)} - _FUNCTION_WORDS)
+
+
+def _same_case(word: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    return word.capitalize() if like[:1].isupper() else word
+
+
+def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], seed: int) -> Conversation:
+    """The conversation with a seeded share of its notes' content words renamed, everywhere, consistently.
+
+    Each chosen word of the notes becomes another word of the snapshot's vocabulary in the notes, the
+    question, the clarification and the agent's turns alike, so every fact keeps its structure: which
+    sentences the question could refer to, and which one the clarification picks. What changes is the
+    surface the policy could memorize instead ("the salmon item -> ask"). Whole words, case kept.
+    """
+    own = set(content_words([conv.context, *(m.content for m in conv.messages)]))
+    candidates = content_words([conv.context])
+    pool = [w for w in vocabulary if w not in own]
+    if fraction <= 0 or not candidates or not pool:
+        return conv
+    rng = random.Random(seed)
+    chosen = rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates))))
+    mapping = dict(zip(chosen, rng.sample(pool, min(len(pool), len(chosen)))))
+    if not mapping:
+        return conv
+
+    def sub(text: str) -> str:
+        return _WORD.sub(lambda m: _same_case(mapping[m.group().lower()], m.group())
+                         if m.group().lower() in mapping else m.group(), text)
+
+    return replace(conv, context=sub(conv.context),
+                   messages=[replace(m, content=sub(m.content)) for m in conv.messages])
+
+
+def notes_views(conv: Conversation, views: int, seed: int, rename_fraction: float = 0.0,
+                vocabulary: list[str] | None = None) -> list[Conversation]:
+    """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)
+    and, with `rename_fraction` > 0, whose content words are renamed (`rename_words`)."""
+    out = [conv]
+    for v in range(1, views):
+        view = replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
+        if rename_fraction > 0:
+            view = rename_words(view, rename_fraction, vocabulary or [], stable_int("rename", seed, conv.conversation_id, v))
+        out.append(view)
+    return out
 
 
 FOLDED_SUFFIX = "~folded"

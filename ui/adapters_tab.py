@@ -103,7 +103,7 @@ class AdaptersHandlers:
                 gr.Dropdown(choices=choices, value=preselect),
                 self.decisions_table(),
                 gr.Dropdown(choices=ab_choices, value=candidate or NO_AB), gr.Slider(value=share),
-                gr.Dropdown(choices=[(a.id, a.id) for a in adapters], value=[]))
+                gr.Dropdown(choices=[(a.id, a.id) for a in adapters], value=[], multiselect=True))
 
     # -- admin actions --------------------------------------------------------
     def _user(self, request) -> str | None:

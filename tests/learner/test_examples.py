@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from agent.policy import Message, split_sentences
-from learner.examples import FOLDED_SUFFIX, Conversation, fold_clarification, notes_views, reorder_notes
+from learner.examples import (FOLDED_SUFFIX, Conversation, content_words, fold_clarification, notes_views, rename_words,
+                              reorder_notes)
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -59,3 +61,41 @@ def test_only_one_clarifying_exchange_folds():
     unanswered = _asked()[:3]
     for msgs in (direct, two_questions, unanswered, _asked(answer="  ")):
         assert fold_clarification(Conversation("c", "k", NOTES, 1.0, msgs)) is None
+
+
+def test_renamed_views_rename_a_word_everywhere_it_occurs_and_keep_the_rest():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    vocabulary = content_words(["Lantern, walrus, saxophone, meadow, tulip, glacier, harbor, violin."])
+    renamed = rename_words(conv, 0.5, vocabulary, seed=1)
+    gone = set(content_words([NOTES])) - set(content_words([renamed.context]))
+    new = set(content_words([renamed.context])) - set(content_words([NOTES]))
+    assert gone and len(new) == len(gone) and new <= set(vocabulary)
+    for old in gone:  # nowhere left: not in the question, the clarification or the agent's turns
+        assert all(old not in content_words([m.content]) for m in renamed.messages)
+    assert renamed.messages[1].content.startswith("Do you mean")  # the asking words are never renamed
+    assert re.findall(r"\d+", renamed.context) == re.findall(r"\d+", NOTES)  # numbers stay
+    assert [m.kind for m in renamed.messages] == [m.kind for m in conv.messages]
+    assert (renamed.conversation_id, renamed.context_key, renamed.reward) == ("c1", "orders-amb", 0.9)
+    assert rename_words(conv, 0.5, vocabulary, seed=1) == renamed  # seeded: a rerun trains on the same data
+    assert rename_words(conv, 0.0, vocabulary, seed=1) is conv
+
+
+def test_a_renamed_word_keeps_its_case_in_every_turn():
+    conv = Conversation("c1", "k", "The keyboard. KEYBOARD ships.", 1.0,
+                        [Message("user", "Keyboard?", "user"), Message("assistant", "The keyboard.", "answer")])
+    renamed = rename_words(conv, 0.5, ["walrus"], seed=0)  # one of {keyboard, ships}: half of them, rounded up
+    if "ships" in renamed.context:
+        assert renamed.context == "The walrus. WALRUS ships."
+        assert [m.content for m in renamed.messages] == ["Walrus?", "The walrus."]
+    else:
+        assert renamed.context == "The keyboard. KEYBOARD walrus."
+        assert [m.content for m in renamed.messages] == ["Keyboard?", "The keyboard."]
+
+
+def test_views_rename_only_when_asked():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    plain = notes_views(conv, 3, seed=0)
+    renamed = notes_views(conv, 3, seed=0, rename_fraction=0.5, vocabulary=["walrus", "tulip", "meadow"])
+    assert renamed[0] is conv  # the logged conversation itself is always one of the views
+    assert all(v.messages == conv.messages for v in plain)
+    assert all(set(content_words([v.context])) & {"walrus", "tulip", "meadow"} for v in renamed[1:])

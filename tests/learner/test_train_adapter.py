@@ -48,7 +48,7 @@ def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(
     convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
              _conv("lucky", "georgia", 1.0, False)]
     plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
-    views, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=2))
+    views, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=2, rename_fraction=0.0))
     assert stats["examples"] == 2 * len(plain)
     weights = lambda rows: sorted((r["conversation_id"], r["weight"]) for r in rows)  # noqa: E731
     assert weights(views) == sorted(weights(plain) * 2)
@@ -88,6 +88,34 @@ def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model
         train(TrainConfig(method="swift", base_model=model_path, notes_views=views),
               tmp_path / "missing.parquet", tmp_path / "adapter")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anything(model_path, tmp_path, fraction):
+    with pytest.raises(TrainingError, match=f"rename_fraction is a share .*not {fraction}"):
+        train(TrainConfig(method="swift", base_model=model_path, rename_fraction=fraction),
+              tmp_path / "missing.parquet", tmp_path / "adapter")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_renamed_views_keep_each_turns_weight_and_rename_only_the_copies(tokenizer):
+    from dataclasses import replace
+
+    georgia = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+               _conv("lucky", "georgia", 1.0, False)]
+    paris = [replace(c, conversation_id=c.conversation_id + "-paris", context_key="paris",
+                     context="Paris (France): museums everywhere. Paris (Texas): small friendly town.") for c in georgia]
+    convs = georgia + paris
+    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=3, rename_fraction=0.0))
+    renamed, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=3, rename_fraction=0.5))
+    assert [(r["conversation_id"], r["weight"]) for r in renamed] == [(r["conversation_id"], r["weight"]) for r in plain]
+    by_conv = lambda rows: {c.conversation_id: [r for r in rows if r["conversation_id"] == c.conversation_id]  # noqa: E731
+                            for c in convs}
+    for cid, rows in by_conv(renamed).items():
+        logged = len(rows) // 3  # the first of the three views is the conversation as logged
+        plain_rows = by_conv(plain)[cid]
+        assert [r["input_ids"] for r in rows[:logged]] == [r["input_ids"] for r in plain_rows[:logged]]
+        assert all(a["input_ids"] != b["input_ids"] for a, b in zip(rows[logged:], plain_rows[logged:]))
 
 
 def test_epoch_checkpoints_follow_logged_data_epochs_with_views_and_a_step_cap(tmp_path):

@@ -146,3 +146,22 @@ def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log
         (record,) = reopened.list_adapters()
     assert record.hyperparams["fold_clarifications"] is (folded > 0)
     assert record.train_metrics["folded_conversations"] == folded
+
+
+def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings, store, log_georgia, tmp_path):
+    """`clarify train --rename-words 0`: recorded with the adapter; without the flag, the default 0.3."""
+    from typer.testing import CliRunner
+
+    from clarify.cli import app as cli
+
+    from logs_db.store import LogStore
+
+    log_georgia(8)
+    store.close()  # the CLI opens the file itself, as it would from a shell
+    for args in (["--rename-words", "0"], []):
+        result = CliRunner().invoke(cli, ["train", *args, "--max-steps", "1", "--batch-size", "4", "--notes-views", "2",
+                                          "--data-dir", str(tmp_path), "--model", settings.model, "--threads", "1"])
+        assert result.exit_code == 0, result.output
+    with LogStore(tmp_path / "clarify.duckdb") as reopened:
+        shares = sorted(a.hyperparams["rename_fraction"] for a in reopened.list_adapters())
+    assert shares == [0.0, 0.3]

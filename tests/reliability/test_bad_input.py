@@ -436,6 +436,22 @@ def test_cli_training_with_no_notes_order(settings, log_rated):
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
 
+@pytest.mark.parametrize("share", ["1.5", "-0.2"])
+def test_cli_training_with_a_rename_share_outside_zero_to_one(settings, log_rated, share):
+    """`clarify train --rename-words 1.5`: a share of words must lie in [0, 1].
+
+    Checked: exit code 2 with one line that says what is allowed, and nothing is registered.
+    """
+    from logs_db.store import LogStore
+
+    with LogStore(settings.database) as store:
+        log_rated(store, 6)
+    line = cli_error("train", "--rename-words", share, "--data-dir", str(settings.data_dir), "--model", settings.model)
+    assert "--rename-words is a share of the notes' words, from 0 to 1" in line
+    with LogStore(settings.database) as store:
+        assert store.list_adapters() == [] and store.list_training_runs() == []
+
+
 # -- raw HTTP with forged payloads (the app with auth, in process, real model) ----------------------------------
 
 def forged_join(session, **body):
