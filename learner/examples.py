@@ -122,14 +122,19 @@ def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], see
     sentences the question could refer to, and which one the clarification picks. What changes is the
     surface the policy could memorize instead ("the salmon item -> ask"). Whole words, case kept.
     """
-    own = set(content_words([conv.context, *(m.content for m in conv.messages)]))
     candidates = content_words([conv.context])
-    pool = [w for w in vocabulary if w not in own]
-    if fraction <= 0 or not candidates or not pool:
+    if fraction <= 0 or not candidates or not vocabulary:
         return conv
+    used = set(content_words([conv.context, *(m.content for m in conv.messages)]))
     rng = random.Random(seed)
-    chosen = rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates))))
-    mapping = dict(zip(chosen, rng.sample(pool, min(len(pool), len(chosen)))))
+    mapping = {}
+    for word in rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates)))):
+        for _ in range(32):  # rejection sampling: a snapshot's vocabulary can be large, its overlap is small
+            new = vocabulary[rng.randrange(len(vocabulary))]
+            if new not in used:
+                mapping[word] = new
+                used.add(new)
+                break
     if not mapping:
         return conv
 
