@@ -191,7 +191,7 @@ def parse_train_overrides(pairs: list[str]) -> dict:
     """FIELD=VALUE strings -> TrainConfig overrides, each value cast to the field's type."""
     from dataclasses import fields
 
-    from learner.jobs import SET_BY_RUN_TRAINING
+    from learner.jobs import SET_BY_RUN_TRAINING, TrainingFailed, check_overrides
     from learner.train_adapter import TrainConfig
 
     types = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
@@ -210,6 +210,10 @@ def parse_train_overrides(pairs: list[str]) -> dict:
             out[name] = [part.strip() for part in value.split(",") if part.strip()]
         else:
             out[name] = cast(value)
+        try:  # the value checks training would make an hour later, after the simulation and the base eval
+            check_overrides({name: out[name]})
+        except TrainingFailed as exc:
+            raise SystemExit(f"--set {pair}: {exc}") from exc
     return out
 
 

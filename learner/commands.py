@@ -50,10 +50,6 @@ def train_command(
     from .jobs import TrainingFailed, run_training
 
     settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine)  # engine: --gate only
-    if notes_views is not None and notes_views < 1:
-        fail(f"--notes-views must be 1 or more (1 trains on the notes as logged), not {notes_views}.")
-    if rename_words is not None and not 0.0 <= rename_words <= 1.0:
-        fail(f"--rename-words is a share of the notes' words, from 0 to 1, not {rename_words}.")
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,

@@ -25,7 +25,7 @@ from clarify.settings import Settings
 from logs_db.snapshot import SnapshotFilter, export_snapshot
 from logs_db.store import LogStore, UnknownId
 
-from .train_adapter import METADATA_FILE, METHODS, TrainConfig
+from .train_adapter import METADATA_FILE, METHODS, TrainConfig, TrainingError
 from .worker import EXIT_REFUSED, PROGRESS_PREFIX
 
 
@@ -46,7 +46,8 @@ SET_BY_RUN_TRAINING = ("method", "base_model", "threads", "seed", "horizon")
 
 
 def check_overrides(overrides: dict) -> None:
-    """Refuse overrides that would clash with run_training's own fields or name no TrainConfig field."""
+    """Refuse overrides that clash with run_training's own fields, name no TrainConfig field or hold a value
+    TrainConfig refuses: before any snapshot, run row or child process."""
     known = {f.name for f in fields(TrainConfig)}
     for name in overrides:
         if name in SET_BY_RUN_TRAINING:
@@ -54,6 +55,10 @@ def check_overrides(overrides: dict) -> None:
                                  "or the settings), not by an override.")
         if name not in known:
             raise TrainingFailed(f"Unknown training option {name!r}; known: {', '.join(sorted(known))}.")
+    try:
+        TrainConfig(**overrides).check_values()
+    except TrainingError as exc:
+        raise TrainingFailed(str(exc)) from exc
 
 
 def new_adapter_id(method: str) -> str:

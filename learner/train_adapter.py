@@ -59,6 +59,16 @@ class TrainConfig:
                                            # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
+    def check_values(self) -> None:
+        """Refuse values that would train on nothing or on garbage. The one check behind the CLI, the UI, the
+        bench (via learner.jobs.check_overrides, before any snapshot) and train() itself."""
+        if self.notes_views < 1:
+            raise TrainingError(f"notes_views (--notes-views) must be 1 or more (1 trains on the notes as logged), "
+                                f"not {self.notes_views}.")
+        if not 0.0 <= self.rename_fraction <= 1.0:
+            raise TrainingError(f"rename_fraction (--rename-words) is a share of the notes' words, from 0 to 1, "
+                                f"not {self.rename_fraction}.")
+
 
 ProgressFn = Callable[[dict], None]
 
@@ -170,10 +180,7 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
 
     if cfg.method not in METHODS:
         raise TrainingError(f"Unknown method {cfg.method!r}; use one of {METHODS}.")
-    if cfg.notes_views < 1:
-        raise TrainingError(f"notes_views must be 1 or more (1 trains on the notes as logged), not {cfg.notes_views}.")
-    if not 0.0 <= cfg.rename_fraction <= 1.0:
-        raise TrainingError(f"rename_fraction is a share of the notes' words, from 0 to 1, not {cfg.rename_fraction}.")
+    cfg.check_values()
     torch.set_num_threads(cfg.threads)
     convs = read_snapshot(snapshot)
     if len(convs) < cfg.min_conversations:

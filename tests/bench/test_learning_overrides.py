@@ -29,6 +29,13 @@ def test_an_unknown_field_is_refused_with_the_list_of_fields():
         parse_train_overrides(["lora_rank=4"])
 
 
+@pytest.mark.parametrize("pair, message", [("notes_views=0", r"notes_views \(--notes-views\) must be 1 or more"),
+                                           ("rename_fraction=2", r"rename_fraction \(--rename-words\) is a share")])
+def test_a_value_training_would_refuse_is_refused_before_the_simulation(pair, message):
+    with pytest.raises(SystemExit, match=f"--set {pair}: " + message):
+        parse_train_overrides([pair])
+
+
 @pytest.mark.parametrize("pair, option", [("seed=1", "--seed"), ("threads=4", "--threads"), ("method=sft", "--methods")])
 def test_fields_the_bench_sets_itself_are_refused_with_its_own_option(pair, option):
     with pytest.raises(SystemExit, match=f"comes from the bench's own options; use {option}"):

@@ -84,7 +84,7 @@ def test_folded_clarifications_add_a_direct_answer_for_each_good_answer_after_as
 @pytest.mark.parametrize("views", [0, -2])
 def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model_path, tmp_path, views):
     """Zero orders would train on nothing; a bench `--set notes_views=0` must fail, not silently mean 1."""
-    with pytest.raises(TrainingError, match=f"notes_views must be 1 or more .*not {views}"):
+    with pytest.raises(TrainingError, match=fr"notes_views \(--notes-views\) must be 1 or more .*not {views}"):
         train(TrainConfig(method="swift", base_model=model_path, notes_views=views),
               tmp_path / "missing.parquet", tmp_path / "adapter")
     assert list(tmp_path.iterdir()) == []
@@ -92,7 +92,7 @@ def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anything(model_path, tmp_path, fraction):
-    with pytest.raises(TrainingError, match=f"rename_fraction is a share .*not {fraction}"):
+    with pytest.raises(TrainingError, match=fr"rename_fraction \(--rename-words\) is a share .*not {fraction}"):
         train(TrainConfig(method="swift", base_model=model_path, rename_fraction=fraction),
               tmp_path / "missing.parquet", tmp_path / "adapter")
     assert list(tmp_path.iterdir()) == []

@@ -113,9 +113,11 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"seed": 1}, "'seed' is set by the training run itself"),
     ({"method": "sft"}, "'method' is set by the training run itself"),
     ({"lora_rank": 4}, "Unknown training option 'lora_rank'.*lora_r"),
+    ({"notes_views": 0}, r"notes_views \(--notes-views\) must be 1 or more.*not 0"),
+    ({"rename_fraction": 1.5}, r"rename_fraction \(--rename-words\) is a share of the notes' words, from 0 to 1.*not 1.5"),
 ])
-def test_overrides_that_clash_or_name_no_option_are_refused_before_any_work(settings, store, log_georgia, overrides,
-                                                                            message):
+def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
+        settings, store, log_georgia, overrides, message):
     log_georgia(8)
     with pytest.raises(TrainingFailed, match=message):
         run_training(settings, store, method="swift", overrides=overrides)

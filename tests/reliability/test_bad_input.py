@@ -431,7 +431,7 @@ def test_cli_training_with_no_notes_order(settings, log_rated):
     with LogStore(settings.database) as store:
         log_rated(store, 6)
     line = cli_error("train", "--notes-views", "0", "--data-dir", str(settings.data_dir), "--model", settings.model)
-    assert "--notes-views must be 1 or more" in line
+    assert "(--notes-views) must be 1 or more" in line and "not 0" in line
     with LogStore(settings.database) as store:
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
@@ -447,7 +447,7 @@ def test_cli_training_with_a_rename_share_outside_zero_to_one(settings, log_rate
     with LogStore(settings.database) as store:
         log_rated(store, 6)
     line = cli_error("train", "--rename-words", share, "--data-dir", str(settings.data_dir), "--model", settings.model)
-    assert "--rename-words is a share of the notes' words, from 0 to 1" in line
+    assert "(--rename-words) is a share of the notes' words, from 0 to 1" in line and f"not {float(share)}" in line
     with LogStore(settings.database) as store:
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
