@@ -25,7 +25,7 @@ from clarify.settings import Settings
 from logs_db.snapshot import SnapshotFilter, export_snapshot
 from logs_db.store import LogStore, UnknownId
 
-from .train_adapter import METADATA_FILE, METHODS, TrainConfig, TrainingError
+from .train_adapter import METADATA_FILE, TrainConfig, TrainingError
 from .worker import EXIT_REFUSED, PROGRESS_PREFIX
 
 
@@ -45,9 +45,9 @@ class TrainOutcome:
 SET_BY_RUN_TRAINING = ("method", "base_model", "threads", "seed", "horizon")
 
 
-def check_overrides(overrides: dict) -> None:
-    """Refuse overrides that clash with run_training's own fields, name no TrainConfig field or hold a value
-    TrainConfig refuses: before any snapshot, run row or child process."""
+def check_overrides(overrides: dict, method: str = "swift") -> None:
+    """Refuse an unknown method, and overrides that clash with run_training's own fields, name no TrainConfig
+    field or hold a value TrainConfig refuses: before any snapshot, run row or child process."""
     known = {f.name for f in fields(TrainConfig)}
     for name in overrides:
         if name in SET_BY_RUN_TRAINING:
@@ -56,7 +56,7 @@ def check_overrides(overrides: dict) -> None:
         if name not in known:
             raise TrainingFailed(f"Unknown training option {name!r}; known: {', '.join(sorted(known))}.")
     try:
-        TrainConfig(**overrides).check_values()
+        TrainConfig(method=method, **overrides).check_values()
     except TrainingError as exc:
         raise TrainingFailed(str(exc)) from exc
 
@@ -83,9 +83,7 @@ def run_training(
     cancel: threading.Event | None = None,
     parent_id: str | None = None,
 ) -> TrainOutcome:
-    if method not in METHODS:
-        raise TrainingFailed(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
-    check_overrides(overrides or {})
+    check_overrides(overrides or {}, method)
     clean_stale_temp_folders(settings.adapters_dir)
     base_model = resolve_model(settings.model, settings.models_dir)
     cfg = TrainConfig(method=method, base_model=str(base_model.resolve()), threads=settings.threads, seed=settings.seed,

@@ -62,6 +62,8 @@ class TrainConfig:
     def check_values(self) -> None:
         """Refuse values that would train on nothing or on garbage. The one check behind the CLI, the UI, the
         bench (via learner.jobs.check_overrides, before any snapshot) and train() itself."""
+        if self.method not in METHODS:
+            raise TrainingError(f"Unknown method {self.method!r}; use one of {', '.join(METHODS)}.")
         if self.notes_views < 1:
             raise TrainingError(f"notes_views (--notes-views) must be 1 or more (1 trains on the notes as logged), "
                                 f"not {self.notes_views}.")
@@ -178,8 +180,6 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if cfg.method not in METHODS:
-        raise TrainingError(f"Unknown method {cfg.method!r}; use one of {METHODS}.")
     cfg.check_values()
     torch.set_num_threads(cfg.threads)
     convs = read_snapshot(snapshot)

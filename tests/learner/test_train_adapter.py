@@ -90,6 +90,12 @@ def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_refuses_an_unknown_method_before_it_loads_anything(model_path, tmp_path):
+    with pytest.raises(TrainingError, match="Unknown method 'ppo'; use one of refit, swift"):
+        train(TrainConfig(method="ppo", base_model=model_path), tmp_path / "missing.parquet", tmp_path / "adapter")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anything(model_path, tmp_path, fraction):
     with pytest.raises(TrainingError, match=fr"rename_fraction \(--rename-words\) is a share .*not {fraction}"):

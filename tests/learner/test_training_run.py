@@ -126,6 +126,14 @@ def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_bef
     assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
 
 
+def test_an_unknown_method_is_refused_before_any_work(settings, store, log_georgia):
+    log_georgia(8)
+    with pytest.raises(TrainingFailed, match="Unknown method 'ppo'; use one of refit, swift, sft, dpo, kto."):
+        run_training(settings, store, method="ppo")
+    assert store.list_adapters() == [] and store.list_training_runs() == []
+    assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
+
+
 @pytest.mark.parametrize("flag, folded", [("--fold-clarifications", 4), ("--no-fold-clarifications", 0)])
 def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log_georgia, flag, folded, tmp_path):
     """`clarify train --[no-]fold-clarifications`: recorded with the adapter, and the data follow it.
