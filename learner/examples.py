@@ -101,6 +101,8 @@ these they this those through to too two under until up very was we were what wh
 whom why will with would yes you your hello hey hi quick question tell give know need
 """.split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
+_NUMBER = re.compile(r"(?<![0-9])[0-9]+(?![0-9])")
+_WORD_OR_NUMBER = re.compile(f"{_WORD.pattern}|{_NUMBER.pattern}")
 
 
 def content_words(texts) -> list[str]:
@@ -114,36 +116,95 @@ def _same_case(word: str, like: str) -> str:
     return word.capitalize() if like[:1].isupper() else word
 
 
+def word_family(word: str) -> tuple[str, str]:
+    """(family key, inflection) of a lower-cased word: "arrive", "arrives", "arrived" and "arriving" share
+    the key "arriv". A crude suffix strip on purpose: it only has to keep a question's "arrive" tied to the
+    notes' "arrives" when both are renamed, and a wrong merge just renames two words the same way."""
+    for suffix, inflection, stem_end in (("'s", "'s", ""), ("ing", "ing", ""), ("ed", "ed", ""), ("ies", "s", "y"),
+                                         ("es", "s", ""), ("s", "s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith(("ss", "us", "is")):
+            word = word[: -len(suffix)] + stem_end
+            break
+    else:
+        inflection = ""
+    return (word[:-1] if word.endswith("e") and len(word) > 3 else word), inflection
+
+
+def inflect(word: str, inflection: str) -> str:
+    """`word` (a base form) with the inflection `word_family` stripped from the word it replaces."""
+    if inflection == "'s":
+        return word + "'s"
+    if inflection == "s":
+        if word.endswith(("s", "x", "z", "ch", "sh")):
+            return word + "es"
+        return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    if inflection == "ed":
+        return word + "d" if word.endswith("e") else word + "ed"
+    if inflection == "ing":
+        return (word[:-1] if word.endswith("e") and not word.endswith("ee") else word) + "ing"
+    return word
+
+
+def _other_number(number: str, rng: random.Random) -> str:
+    """A number with as many digits, and a leading zero only where the original had one."""
+    if len(number) == 1 or number.startswith("0"):
+        return "".join(str(rng.randrange(10)) for _ in number)
+    return str(rng.randrange(10 ** (len(number) - 1), 10 ** len(number)))
+
+
 def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], seed: int) -> Conversation:
-    """The conversation with a seeded share of its notes' content words renamed, everywhere, consistently.
+    """The conversation with a seeded share of its notes' content words and numbers renamed, everywhere,
+    consistently.
 
-    Each chosen word of the notes becomes another word of the snapshot's vocabulary in the notes, the
-    question, the clarification and the agent's turns alike, so every fact keeps its structure: which
-    sentences the question could refer to, and which one the clarification picks. What changes is the
-    surface the policy could memorize instead ("the salmon item -> ask"). Whole words, case kept.
+    Each chosen word family of the notes ("arrive", "arrives", ...) becomes another word of the snapshot's
+    vocabulary, inflected the same way, and each chosen number another number with as many digits, in the
+    notes, the question, the clarification and the agent's turns alike. So every fact keeps its structure:
+    which sentences the question could refer to, and which one the clarification picks. What changes is the
+    surface the policy could memorize instead ("the salmon item -> ask", "order 8801 -> ask"). Whole words,
+    case kept.
     """
-    candidates = content_words([conv.context])
-    if fraction <= 0 or not candidates or not vocabulary:
+    families = sorted({word_family(w)[0] for w in content_words([conv.context])})
+    numbers = sorted(set(_NUMBER.findall(conv.context)))
+    candidates = [("word", f) for f in families] + [("number", n) for n in numbers]
+    if fraction <= 0 or not candidates:
         return conv
-    used = set(content_words([conv.context, *(m.content for m in conv.messages)]))
+    texts = [conv.context, *(m.content for m in conv.messages)]
+    used_words = {word_family(w)[0] for w in content_words(texts)}
+    used_numbers = {n for t in texts for n in _NUMBER.findall(t)}
     rng = random.Random(seed)
-    mapping = {}
-    for word in rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates)))):
+    renamed_families, renamed_numbers = {}, {}
+    for kind, old in rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates)))):
         for _ in range(32):  # rejection sampling: a snapshot's vocabulary can be large, its overlap is small
-            new = vocabulary[rng.randrange(len(vocabulary))]
-            if new not in used:
-                mapping[word] = new
-                used.add(new)
-                break
-    if not mapping:
+            if kind == "number":
+                new = _other_number(old, rng)
+                if new not in used_numbers:
+                    renamed_numbers[old] = new
+                    used_numbers.add(new)
+                    break
+            elif vocabulary:
+                new = vocabulary[rng.randrange(len(vocabulary))]
+                family, inflection = word_family(new)
+                if not inflection and family not in used_words:
+                    renamed_families[old] = new
+                    used_words.add(family)
+                    break
+    if not renamed_families and not renamed_numbers:
         return conv
 
-    def sub(text: str) -> str:
-        return _WORD.sub(lambda m: _same_case(mapping[m.group().lower()], m.group())
-                         if m.group().lower() in mapping else m.group(), text)
+    def rename(match: re.Match) -> str:
+        token = match.group()
+        if token[0].isdigit():
+            return renamed_numbers.get(token, token)
+        lower = token.lower()
+        if lower in _FUNCTION_WORDS:
+            return token
+        family, inflection = word_family(lower)
+        if family not in renamed_families:
+            return token
+        return _same_case(inflect(renamed_families[family], inflection), token)
 
-    return replace(conv, context=sub(conv.context),
-                   messages=[replace(m, content=sub(m.content)) for m in conv.messages])
+    return replace(conv, context=_WORD_OR_NUMBER.sub(rename, conv.context),
+                   messages=[replace(m, content=_WORD_OR_NUMBER.sub(rename, m.content)) for m in conv.messages])
 
 
 def notes_views(conv: Conversation, views: int, seed: int, rename_fraction: float = 0.0,

@@ -7,7 +7,7 @@ from collections import Counter
 
 from agent.policy import Message, split_sentences
 from learner.examples import (FOLDED_SUFFIX, Conversation, content_words, fold_clarification, notes_views, rename_words,
-                              reorder_notes)
+                              reorder_notes, word_family)
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -63,21 +63,51 @@ def test_only_one_clarifying_exchange_folds():
         assert fold_clarification(Conversation("c", "k", NOTES, 1.0, msgs)) is None
 
 
+def _families(text: str) -> set[str]:
+    return {word_family(w)[0] for w in content_words([text])}
+
+
 def test_renamed_views_rename_a_word_everywhere_it_occurs_and_keep_the_rest():
     conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
     vocabulary = content_words(["Lantern, walrus, saxophone, meadow, tulip, glacier, harbor, violin."])
     renamed = rename_words(conv, 0.5, vocabulary, seed=1)
-    gone = set(content_words([NOTES])) - set(content_words([renamed.context]))
-    new = set(content_words([renamed.context])) - set(content_words([NOTES]))
-    assert gone and len(new) == len(gone) and new <= set(vocabulary)
+    gone = _families(NOTES) - _families(renamed.context)
+    new = _families(renamed.context) - _families(NOTES)
+    assert gone and len(new) == len(gone) and new <= {word_family(w)[0] for w in vocabulary}
     for old in gone:  # nowhere left: not in the question, the clarification or the agent's turns
-        assert all(old not in content_words([m.content]) for m in renamed.messages)
+        assert all(old not in _families(m.content) for m in renamed.messages)
     assert renamed.messages[1].content.startswith("Do you mean")  # the asking words are never renamed
-    assert re.findall(r"\d+", renamed.context) == re.findall(r"\d+", NOTES)  # numbers stay
     assert [m.kind for m in renamed.messages] == [m.kind for m in conv.messages]
     assert (renamed.conversation_id, renamed.context_key, renamed.reward) == ("c1", "orders-amb", 0.9)
     assert rename_words(conv, 0.5, vocabulary, seed=1) == renamed  # seeded: a rerun trains on the same data
     assert rename_words(conv, 0.0, vocabulary, seed=1) is conv
+
+
+def test_a_word_family_is_renamed_as_one_word_with_its_inflections():
+    conv = Conversation("c1", "k", "The order arrives Monday. It arrived late once. The team's orders are arriving.", 1.0,
+                        [Message("user", "When does my order arrive?", "user"),
+                         Message("assistant", "It arrives Monday.", "answer")])
+    renamed = rename_words(conv, 1.0, ["land", "box", "city", "glide", "pebble"], seed=0)
+    families = {word_family(w)[0]: w for w in ("order", "arrive", "team", "monday", "late")}
+    assert not set(families) & _families(renamed.context)  # every family of the notes is gone
+    # "arrive", "arrives", "arrived" and "arriving" all became the same new word, inflected the same way.
+    question_verb = renamed.messages[0].content.split()[-1].rstrip("?")
+    answer_verb = renamed.messages[1].content.split()[1]
+    assert word_family(question_verb)[0] == word_family(answer_verb)[0]
+    assert (word_family(question_verb)[1], word_family(answer_verb)[1]) == ("", "s")
+    assert f" {answer_verb} " in renamed.context and renamed.context.count("'s ") == 1
+
+
+def test_numbers_are_renamed_consistently_with_as_many_digits():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    renamed = rename_words(conv, 1.0, ["tulip", "meadow", "harbor", "violin", "glacier", "lantern",
+                                                        "saxophone", "comet", "pebble", "willow"], seed=3)
+    old_numbers, new_numbers = re.findall(r"\d+", NOTES), re.findall(r"\d+", renamed.context)
+    assert [len(n) for n in new_numbers] == [len(n) for n in old_numbers]
+    assert not set(new_numbers) & set(old_numbers)  # a share of 1 renames every number of the notes
+    mapping = dict(zip(old_numbers, new_numbers))
+    assert renamed.messages[3].content.endswith(f" {mapping['9']}.")  # the answer follows the notes
+    assert len(set(new_numbers)) == len(set(old_numbers))  # two numbers never merge into one
 
 
 def test_a_renamed_word_keeps_its_case_in_every_turn():
@@ -88,7 +118,7 @@ def test_a_renamed_word_keeps_its_case_in_every_turn():
         assert renamed.context == "The walrus. WALRUS ships."
         assert [m.content for m in renamed.messages] == ["Walrus?", "The walrus."]
     else:
-        assert renamed.context == "The keyboard. KEYBOARD walrus."
+        assert renamed.context == "The keyboard. KEYBOARD walruses."
         assert [m.content for m in renamed.messages] == ["Keyboard?", "The keyboard."]
 
 
