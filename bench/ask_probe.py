@@ -58,6 +58,22 @@ def auc(positives: list[float], negatives: list[float]) -> float:
     return sum(pairs) / len(pairs) if pairs else float("nan")
 
 
+def ask_rate_at_budget(positives: list[float], negatives: list[float], budget: float = 0.2) -> float:
+    """The share of ambiguous items a threshold on P(ask) asks on, at the lowest threshold that asks on at most
+    `budget` of the clear items: the best any recalibration of this adapter's decision could reach."""
+    allowed = int(budget * len(negatives))  # how many clear items may be above the threshold
+    ranked = sorted(negatives, reverse=True)
+    threshold = ranked[allowed] if allowed < len(ranked) else float("-inf")
+    return sum(p > threshold for p in positives) / len(positives) if positives else float("nan")
+
+
+def within_group_auc(positives: list[tuple[str, float]], negatives: list[tuple[str, float]]) -> float:
+    """AUC over (ambiguous, clear) pairs of the same group only, e.g. the same domain: how well the adapter
+    ranks items it cannot tell apart by their topic."""
+    pairs = [(p > n) + 0.5 * (p == n) for gp, p in positives for gn, n in negatives if gp == gn]
+    return sum(pairs) / len(pairs) if pairs else float("nan")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adapter", type=Path, default=None, help="a PEFT adapter folder (default: the base model)")
@@ -74,7 +90,8 @@ def main(argv=None) -> int:
     ask_ids = sorted({tokenizer(prefix, add_special_tokens=False)["input_ids"][0] for prefix in ASK_PREFIXES})
     items = load_items(args.items)
     rows, probs_by_kind = [], {}
-    for name, group in (("ambiguous", [i for i in items if i.ambiguous]), ("clear", [i for i in items if not i.ambiguous])):
+    groups = {"ambiguous": [i for i in items if i.ambiguous], "clear": [i for i in items if not i.ambiguous]}
+    for name, group in groups.items():
         probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group[: args.limit]]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
@@ -82,8 +99,14 @@ def main(argv=None) -> int:
     print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
     for name, n, mean, share in rows:
         print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
+    amb, clear = probs_by_kind["ambiguous"], probs_by_kind["clear"]
     print(f"separation (ambiguous - clear): {rows[0][2] - rows[1][2]:+.3f}   "
-          f"AUC (P ranks an ambiguous item above a clear one): {auc(probs_by_kind['ambiguous'], probs_by_kind['clear']):.3f}")
+          f"AUC (P ranks an ambiguous item above a clear one): {auc(amb, clear):.3f}")
+    domain = {name: [item.id.split("-")[0] for item in group[: args.limit]] for name, group in groups.items()}
+    print(f"AUC within a domain (item id prefix): "
+          f"{within_group_auc(list(zip(domain['ambiguous'], amb)), list(zip(domain['clear'], clear))):.3f}   "
+          f"ask rate on ambiguous items at the threshold that asks on <= 20% of clear ones: "
+          f"{ask_rate_at_budget(amb, clear, 0.2):.2f}")
     return 0
 
 
