@@ -26,8 +26,9 @@ def train_command(
     notes_views: Annotated[Optional[int], typer.Option(
         help="Orders of the notes' sentences to train on (1: as logged; default 5).")] = None,
     rename_words: Annotated[Optional[float], typer.Option(
-        help="Share (0-1) of the notes' content words renamed, consistently in every turn, in each reordered "
-             "copy of a conversation: the policy learns the notes' structure, not the items (0: off).")] = None,
+        help="Share (0-1) of the notes' word families and numbers renamed, consistently in every turn, in each "
+             "reordered copy of a conversation: the policy learns the notes' structure, not the items (0: off; "
+             "default 0.5).")] = None,
     fold_clarifications: Annotated[Optional[bool], typer.Option(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "

@@ -52,9 +52,9 @@ class TrainConfig:
     init_adapter: str = ""                 # a LoRA folder to continue training (its rank and modules win over lora_*)
     notes_views: int = 5                   # each epoch sees the notes' sentences in another order (1: only as logged);
                                            # 0.692 vs 0.666 on dev at the same cost, fewer needless questions (docs/RESULTS.md)
-    rename_fraction: float = 0.3           # the reordered views also rename this share of the notes' word families
+    rename_fraction: float = 0.5           # the reordered views also rename this share of the notes' word families
                                            # and numbers, consistently in every turn (learner.examples.rename_words;
-                                           # 0: off); dev ask-probe AUC 0.68 -> 0.77 (docs/RESULTS.md)
+                                           # 0: off); dev ask-probe AUC 0.72 -> 0.90 with 0.5 (docs/RESULTS.md)
     fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
                                            # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))

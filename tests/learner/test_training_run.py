@@ -159,7 +159,7 @@ def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log
 
 
 def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings, store, log_georgia, tmp_path):
-    """`clarify train --rename-words 0`: recorded with the adapter; without the flag, the default 0.3."""
+    """`clarify train --rename-words 0`: recorded with the adapter; without the flag, TrainConfig's default."""
     from typer.testing import CliRunner
 
     from clarify.cli import app as cli
@@ -174,4 +174,6 @@ def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings,
         assert result.exit_code == 0, result.output
     with LogStore(tmp_path / "clarify.duckdb") as reopened:
         shares = sorted(a.hyperparams["rename_fraction"] for a in reopened.list_adapters())
-    assert shares == [0.0, 0.3]
+    from learner.train_adapter import TrainConfig
+
+    assert shares == [0.0, TrainConfig().rename_fraction] and TrainConfig().rename_fraction > 0
