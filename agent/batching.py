@@ -23,6 +23,7 @@ from typing import Iterator
 
 import torch
 
+from .decision import may_ask
 from .engine import EngineError, GenerationParams
 
 
@@ -32,6 +33,7 @@ class Request:
     params: GenerationParams
     adapter: str | None
     streamer: object                       # a transformers TextIteratorStreamer
+    may_ask: bool = False                  # the prompt lets the agent ask (agent/decision.py)
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
     finished: bool = False
@@ -91,7 +93,7 @@ class StreamBatcher:
             ids = self.engine._encode([messages])["input_ids"][0].tolist()
         streamer = TextIteratorStreamer(self.engine.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=600)
-        request = Request(ids, params, adapter, streamer)
+        request = Request(ids, params, adapter, streamer, may_ask=may_ask(messages))
         self._ensure_thread()
         self._queue.put(request)
         try:
@@ -160,7 +162,7 @@ class StreamBatcher:
         return batch
 
     def _generate(self, batch: list[Request]) -> None:
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         engine = self.engine
         pad = engine.tokenizer.pad_token_id
@@ -181,9 +183,11 @@ class StreamBatcher:
             with engine._lock:
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
+                processors = engine.decision_processor(batch[0].adapter, [r.may_ask for r in batch], params, width)
                 with torch.inference_mode(), engine._select(batch[0].adapter):
                     engine.model.generate(input_ids=input_ids, attention_mask=attention_mask, streamer=streamer,
                                           stopping_criteria=StoppingCriteriaList([StopAbandoned()]),
+                                          logits_processor=LogitsProcessorList(processors),
                                           **engine._generate_kwargs(params))
         except BaseException as exc:  # noqa: BLE001 - reported to every reader of the batch
             for r in batch:

@@ -100,6 +100,10 @@ def simulate_command(
     answer_tries: Annotated[int, typer.Option(
         "--answer-tries", min=1, help="Behaviour policy: resample a wrong final answer up to this many times.")] = 1,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,
+    plain_decision: Annotated[bool, typer.Option(
+        "--plain-decision",
+        help="Ignore the adapter's calibrated ask threshold: decide by greedy decoding alone (what the threshold adds).",
+    )] = False,
     limit: LimitOpt = None,
     seed: SeedOpt = None,
     max_new_tokens: MaxTokensOpt = DEFAULT_MAX_NEW_TOKENS,
@@ -153,6 +157,10 @@ def eval_command(
     adapter: Annotated[str, typer.Option("--adapter", help="Adapter id, 'base' or 'active' (the registry's active adapter, else base).")] = "active",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object with the metrics, nothing else on stdout.")] = False,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,
+    plain_decision: Annotated[bool, typer.Option(
+        "--plain-decision",
+        help="Ignore the adapter's calibrated ask threshold: decide by greedy decoding alone (what the threshold adds).",
+    )] = False,
     limit: LimitOpt = None,
     seed: SeedOpt = None,
     max_new_tokens: MaxTokensOpt = DEFAULT_MAX_NEW_TOKENS,
@@ -178,7 +186,8 @@ def eval_command(
         eng = _start_engine(settings, stack, adapter_id, adapter_path)
         try:
             result = evaluate(eng, loaded, adapter=adapter_id, horizon=settings.max_clarifying_questions,
-                              question_cost=settings.question_cost, seed=seed, max_new_tokens=max_new_tokens)
+                              question_cost=settings.question_cost, seed=seed, max_new_tokens=max_new_tokens,
+                              calibrated_ask=not plain_decision)
         except EngineError as exc:
             fail(str(exc), code=1)
         wall = time.perf_counter() - started

@@ -26,6 +26,7 @@ class GenerationParams:
     temperature: float = 0.0     # 0 = greedy
     top_p: float = 1.0
     seed: int | None = None
+    calibrated_ask: bool = True  # apply the adapter's calibrated ask threshold, if it has one (agent/decision.py)
 
 
 @dataclass(frozen=True)

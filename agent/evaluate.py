@@ -72,17 +72,21 @@ def evaluate(
     limit: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     progress: bool = True,
+    calibrated_ask: bool = True,
 ) -> EvalResult:
-    """Greedy conversations, one per item (the first `limit` items), graded. `adapter` must be loaded already."""
+    """Greedy conversations, one per item (the first `limit` items), graded. `adapter` must be loaded already.
+    `calibrated_ask`: apply the adapter's calibrated ask threshold, if it has one (agent/decision.py)."""
     items = list(items)[:limit] if limit is not None else list(items)
     if not items:
         raise ValueError("no items to evaluate")
     convs = run_conversations(
-        engine, items, per_item=1, params=GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0),
+        engine, items, per_item=1,
+        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, calibrated_ask=calibrated_ask),
         adapter=adapter, horizon=horizon, question_cost=question_cost, seed=seed, ask_first=0,
         progress=progress, desc="eval",
     )
     metrics, details = compute_metrics(convs)
     details.update(seed=seed, horizon=horizon, question_cost=question_cost, max_new_tokens=max_new_tokens,
-                   engine=getattr(engine, "name", None), adapter=adapter)
+                   engine=getattr(engine, "name", None), adapter=adapter,
+                   calibrated_ask=calibrated_ask)
     return EvalResult(metrics=metrics, conversations=convs, details=details)

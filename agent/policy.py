@@ -17,6 +17,9 @@ SYSTEM_TEMPLATE = (
     "Reference notes:\n{context}"
 )
 MUST_ANSWER_SUFFIX = "\n\nYou have already asked a clarifying question. Do not ask again: answer now."
+# How a clarifying question starts: the simulator forces it to explore asking, and the calibrated ask
+# decision (agent/decision.py) reads the probability of its first token.
+ASK_PREFIXES = ("Do you mean",)
 
 
 @dataclass(frozen=True)

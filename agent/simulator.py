@@ -33,12 +33,11 @@ from typing import Sequence
 from .engine import Engine, GenerationParams
 from .grader import conversation_reward, grade_answer
 from .items import Item
-from .policy import Message, build_prompt, classify_agent_turn, must_answer
+from .policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, must_answer  # noqa: F401 (re-export)
 
 # One opening for every forced question: the greedy ask-or-answer decision is then one first token
 # ("Do") instead of probability mass split over four openings that each lose to the answer's first
 # token (docs/LEARNING.md).
-ASK_PREFIXES = ("Do you mean",)
 SOURCE = "simulated"
 RETRY_TEMPERATURE = 0.8
 DEFAULT_CHUNK = 16

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
+from transformers import LogitsProcessorList
 
 from .batching import StreamBatcher
+from .decision import ask_token_ids, first_token_processor, may_ask, read_ask_threshold
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
@@ -55,6 +57,8 @@ class TransformersEngine:
         self.base.eval()
         self.model = self.base            # becomes a PeftModel once an adapter is loaded
         self.adapters: dict[str, Path] = {}
+        self.ask_thresholds: dict[str, float | None] = {}   # each adapter's calibrated ask decision
+        self._ask_ids = ask_token_ids(self.tokenizer)
         self._lock = threading.Lock()
         self._batcher = StreamBatcher(self, max_batch=max_batch)
 
@@ -63,7 +67,9 @@ class TransformersEngine:
         from peft import PeftModel
 
         validate_adapter_folder(path)
+        threshold = read_ask_threshold(Path(path))
         if adapter_id in self.adapters:
+            self.ask_thresholds[adapter_id] = threshold  # a recalibration applies from the next reply
             return
         _check_weights(Path(path))
         with self._lock:
@@ -76,11 +82,13 @@ class TransformersEngine:
             except Exception as exc:  # a corrupt folder must not take serving down
                 raise AdapterLoadError(f"Could not load adapter {adapter_id!r} from {path}: {exc}") from exc
             self.adapters[adapter_id] = Path(path)
+            self.ask_thresholds[adapter_id] = threshold
 
     def unload_adapter(self, adapter_id: str) -> None:
         with self._lock:
             if adapter_id in self.adapters and self.model is not self.base:
                 del self.adapters[adapter_id]
+                self.ask_thresholds.pop(adapter_id, None)
                 if self.adapters:
                     self.model.delete_adapter(adapter_id)
                 else:  # the last one: back to the plain base model (a PeftModel with no adapter cannot generate)
@@ -109,6 +117,16 @@ class TransformersEngine:
             texts = [t + prefix for t, prefix in zip(texts, prefixes)]
         return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
+    def decision_processor(self, adapter: str | None, rows_may_ask: list[bool], params: GenerationParams,
+                           prompt_width: int) -> list:
+        """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask
+        ([] when the adapter has no threshold or the caller turned it off)."""
+        threshold = self.ask_thresholds.get(adapter) if adapter is not None else None
+        if threshold is None or not params.calibrated_ask or not any(rows_may_ask):
+            return []
+        thresholds = [threshold if ok else None for ok in rows_may_ask]
+        return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0)]
+
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
         if params.temperature > 0:
@@ -129,11 +147,14 @@ class TransformersEngine:
             chunk = prompts[start : start + BATCH_SIZE]
             chunk_prefixes = None if prefixes is None else prefixes[start : start + BATCH_SIZE]
             inputs = self._encode(chunk, chunk_prefixes)
+            rows_may_ask = [may_ask(p) and not (chunk_prefixes and chunk_prefixes[i]) for i, p in enumerate(chunk)]
+            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1])
             with self._lock, torch.inference_mode(), self._select(adapter):
                 if params.seed is not None:
                     torch.manual_seed(params.seed + start)
                 try:
-                    output = self.model.generate(**inputs, **self._generate_kwargs(params))
+                    output = self.model.generate(**inputs, **self._generate_kwargs(params),
+                                                 logits_processor=LogitsProcessorList(processors))
                 except Exception as exc:
                     raise EngineError(f"Generation failed: {exc}") from exc
             width = inputs["input_ids"].shape[1]

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
+import random
 import re
 import signal
 import socket
@@ -39,10 +41,11 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .decision import ask_start_words, decide, may_ask, read_ask_threshold
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-vllm"
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+TOP_LOGPROBS = 20   # vLLM's default --max-logprobs
 
 _server_python_cache: dict[str, bool] = {}
 
@@ -109,6 +113,7 @@ def _stderr_progress(message: str) -> None:
 class _Adapter:
     path: Path
     served_name: str
+    ask_threshold: float | None = None   # the calibrated ask decision (agent/decision.py)
 
 
 class VllmEngine:
@@ -457,15 +462,18 @@ class VllmEngine:
     def load_adapter(self, adapter_id: str, path: Path) -> None:
         path = Path(path).expanduser()
         validate_adapter_folder(path, max_rank=self.max_lora_rank)
+        threshold = read_ask_threshold(path)
         path = path.resolve()
         with self._lock:
             current = self._adapters.get(adapter_id)
             if current is not None and current.path == path:
+                if current.ask_threshold != threshold:  # recalibrated: applies from the next reply
+                    self._adapters[adapter_id] = replace(current, ask_threshold=threshold)
                 return
             self._ensure_server()
             served = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', adapter_id)[:64]}-v{uuid.uuid4().hex[:8]}"
             self._post_load(adapter_id, served, path)
-            self._adapters[adapter_id] = _Adapter(path, served)
+            self._adapters[adapter_id] = _Adapter(path, served, threshold)
             if current is not None:  # a new version of the id: retire the old name
                 self._post_unload(current.served_name)
 
@@ -533,6 +541,42 @@ class VllmEngine:
             kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         return kwargs
 
+    def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
+                       seed_offset: int = 0) -> str:
+        """The forced start of the reply that applies the adapter's calibrated ask decision ("" = none needed).
+
+        vLLM takes no per-request logits processor, so the decision costs one extra 1-token request: the
+        prompt followed by the ask word, with `prompt_logprobs`, gives the exact P(ask word) and the likeliest
+        first tokens (vLLM's prefix cache then reuses the prompt's KV blocks). Asking forces the ask word;
+        not asking, when the likeliest token would ask, forces the likeliest other token.
+        """
+        entry = self._adapters.get(adapter) if adapter is not None else None
+        if entry is None or entry.ask_threshold is None or not params.calibrated_ask or not may_ask(messages):
+            return ""
+        ask_words = ask_start_words()
+        word = min(ask_words)
+        kwargs = self._request(messages, replace(params, max_new_tokens=1, temperature=0.0), adapter, prefix=word)
+        kwargs["extra_body"] = {**kwargs["extra_body"], "prompt_logprobs": TOP_LOGPROBS}
+        response = self._create(kwargs, adapter)
+        positions = (response.model_extra or {}).get("prompt_logprobs") or []
+        if not positions or not positions[-1]:
+            raise EngineError("The vLLM server returned no prompt log-probabilities for the ask decision.")
+        top = sorted(((v.get("decoded_token") or "", math.exp(v["logprob"])) for v in positions[-1].values()),
+                     key=lambda tp: -tp[1])
+        p_ask = sum(p for token, p in top if token.strip() in ask_words)
+        draw = None
+        if params.temperature > 0:
+            draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
+        if decide(p_ask, entry.ask_threshold, draw):
+            return word
+        others = [(token, p) for token, p in top if token and token.strip() not in ask_words and token.isprintable()]
+        if not others or (draw is None and top[0][0].strip() not in ask_words):
+            return ""  # greedy decoding would not ask anyway
+        if draw is None:
+            return others[0][0]
+        tokens, weights = zip(*others)
+        return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+
     def _create(self, kwargs: dict, adapter: str | None):
         """One chat completion; if a remote server forgot the adapter (it restarted), load it again once."""
         import openai
@@ -552,9 +596,11 @@ class VllmEngine:
 
     def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
         self._ensure_server()
-        kwargs = self._request(messages, params, adapter, stream=True)
         try:
-            response = self._create(kwargs, adapter)
+            prefix = self.decided_prefix(messages, params, adapter)
+            if prefix:
+                yield prefix
+            response = self._create(self._request(messages, params, adapter, prefix=prefix, stream=True), adapter)
             with response:
                 for chunk in response:
                     if chunk.choices:
@@ -577,6 +623,7 @@ class VllmEngine:
 
         def one(i: int) -> Generation:
             prefix = prefixes[i] if prefixes is not None else ""
+            prefix = prefix or self.decided_prefix(prompts[i], params, adapter, i)
             response = self._create(self._request(prompts[i], params, adapter, prefix=prefix, seed_offset=i),
                                     adapter)
             text = response.choices[0].message.content or ""

@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
-from agent.simulator import ASK_PREFIXES  # noqa: E402
+from agent.decision import ask_token_ids, read_ask_threshold  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 
 
@@ -87,12 +87,13 @@ def main(argv=None) -> int:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(args.adapter)).eval()
-    ask_ids = sorted({tokenizer(prefix, add_special_tokens=False)["input_ids"][0] for prefix in ASK_PREFIXES})
+    ask_ids = ask_token_ids(tokenizer)
     items = load_items(args.items)
     rows, probs_by_kind = [], {}
-    groups = {"ambiguous": [i for i in items if i.ambiguous], "clear": [i for i in items if not i.ambiguous]}
+    groups = {"ambiguous": [i for i in items if i.ambiguous][: args.limit],
+              "clear": [i for i in items if not i.ambiguous][: args.limit]}
     for name, group in groups.items():
-        probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group[: args.limit]]
+        probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
     print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}")
@@ -102,11 +103,16 @@ def main(argv=None) -> int:
     amb, clear = probs_by_kind["ambiguous"], probs_by_kind["clear"]
     print(f"separation (ambiguous - clear): {rows[0][2] - rows[1][2]:+.3f}   "
           f"AUC (P ranks an ambiguous item above a clear one): {auc(amb, clear):.3f}")
-    domain = {name: [item.id.split("-")[0] for item in group[: args.limit]] for name, group in groups.items()}
+    domain = {name: [item.id.split("-")[0] for item in group] for name, group in groups.items()}
     print(f"AUC within a domain (item id prefix): "
           f"{within_group_auc(list(zip(domain['ambiguous'], amb)), list(zip(domain['clear'], clear))):.3f}   "
           f"ask rate on ambiguous items at the threshold that asks on <= 20% of clear ones: "
           f"{ask_rate_at_budget(amb, clear, 0.2):.2f}")
+    threshold = read_ask_threshold(args.adapter) if args.adapter else None
+    if threshold is not None:
+        print(f"the adapter's calibrated ask threshold {threshold:.4f} (agent/decision.py) asks on "
+              f"{sum(p > threshold for p in amb) / len(amb):.2f} of ambiguous and "
+              f"{sum(p > threshold for p in clear) / len(clear):.2f} of clear items")
     return 0
 
 

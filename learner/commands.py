@@ -10,6 +10,10 @@ import typer
 
 from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_store
 
+MaxNeedlessAsks = Annotated[Optional[float], typer.Option(
+    help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
+         "(default: the adapter's own, else 0.2; 1: the threshold of the most logged reward).")]
+
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
 
@@ -29,6 +33,10 @@ def train_command(
         help="Share (0-1) of the notes' word families and numbers renamed, consistently in every turn, in each "
              "reordered copy of a conversation: the policy learns the notes' structure, not the items (0: off; "
              "default 0.5).")] = None,
+    calibration_share: Annotated[Optional[float], typer.Option(
+        help="Share (0-0.5) of the logged questions held out of training to set the adapter's ask threshold on "
+             "instead of renamed copies of them (needs 20+ distinct questions; default 0: train on all).")] = None,
+    max_needless_asks: MaxNeedlessAsks = None,
     fold_clarifications: Annotated[Optional[bool], typer.Option(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "
@@ -55,7 +63,9 @@ def train_command(
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps, notes_views=notes_views,
-                                       rename_fraction=rename_words, fold_clarifications=fold_clarifications).items() if v is not None}
+                                       rename_fraction=rename_words, calibration_share=calibration_share,
+                                       max_needless_asks=max_needless_asks,
+                                       fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
@@ -155,6 +165,56 @@ def adapters_average(
         except AverageError as exc:
             fail(str(exc))
     typer.echo(f"adapter: {adapter_id} (candidate; average of {', '.join(adapter_ids)})")
+
+
+@adapters_app.command("calibrate")
+def adapters_calibrate(
+    adapter_id: str,
+    share: Annotated[Optional[float], typer.Option(help="Share of the snapshot's questions its training held out "
+                                                        "(default: the adapter's own calibration_share).")] = None,
+    snapshot: Annotated[Optional[Path], typer.Option(
+        help="The Parquet snapshot to calibrate on (default: the one the adapter was trained on, e.g. an "
+             "average's first member's).")] = None,
+    max_needless_asks: MaxNeedlessAsks = None,
+    data_dir: DataDir = None,
+    model: ModelPath = None,
+    threads: Threads = None,
+) -> None:
+    """Set the adapter's ask threshold again, on renamed copies of its training questions, or on the ones its
+    training held out (learner/calibration.py).
+    A running server applies the new threshold from its next reply."""
+    import torch
+
+    from agent.engine import AdapterLoadError, validate_adapter_folder
+    from clarify.model_store import resolve_model
+    from logs_db.store import UnknownId
+
+    from .calibration import CalibrationError, calibrate_folder
+
+    settings = make_settings(data_dir=data_dir, model=model, threads=threads)
+    torch.set_num_threads(settings.threads)
+    with open_store(settings) as store:
+        try:
+            folder = Path(store.get_adapter(adapter_id).path)
+            validate_adapter_folder(folder)
+            if share is not None and not 0.0 <= share <= 0.5:
+                raise CalibrationError(f"--share must be from 0 to 0.5, not {share}.")
+            if max_needless_asks is not None and not 0.0 <= max_needless_asks <= 1.0:
+                raise CalibrationError(f"--max-needless-asks must be from 0 to 1, not {max_needless_asks}.")
+            result = calibrate_folder(str(resolve_model(settings.model, settings.models_dir)), folder, snapshot,
+                                      share=share, max_needless=max_needless_asks)
+        except (UnknownId, AdapterLoadError, CalibrationError) as exc:
+            fail(str(exc))
+    typer.echo(describe_calibration(result))
+
+
+def describe_calibration(result: dict) -> str:
+    stats, threshold = result["calibration"], result["ask_threshold"]
+    at, greedy = stats["at_threshold"], stats["at_0.5"]
+    return (f"ask threshold: {'none (too few held-out questions)' if threshold is None else threshold}. "
+            f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
+            f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
+            f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}.")
 
 
 @adapters_app.command("activate")

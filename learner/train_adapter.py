@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from agent.decision import METADATA_FILE
+
+from .calibration import calibrate, split_for_calibration
 from .examples import Conversation, content_words, fold_clarification, notes_views, read_snapshot, tokenize_example, turn_examples
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
-METADATA_FILE = "clarify_adapter.json"
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # LoRA on every projection
 
 
@@ -55,6 +57,12 @@ class TrainConfig:
     rename_fraction: float = 0.5           # the reordered views also rename this share of the notes' word families
                                            # and numbers, consistently in every turn (learner.examples.rename_words;
                                            # 0: off); dev ask-probe AUC 0.72 -> 0.90 with 0.5 (docs/RESULTS.md)
+    calibration_share: float = 0.0         # share of the logged opening questions held out of training to set the
+                                           # adapter's ask threshold on (learner.calibration); 0: train on all and
+                                           # set it on renamed copies of them (holding out 15% cost more reward than
+                                           # the threshold earned, docs/LEARNING.md)
+    max_needless_asks: float = 0.2         # the threshold may ask on at most this share of the held-out questions
+                                           # where answering paid (the product's "<= 20% needless questions")
     fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
                                            # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
@@ -70,6 +78,12 @@ class TrainConfig:
         if not 0.0 <= self.rename_fraction <= 1.0:
             raise TrainingError(f"rename_fraction (--rename-words) is a share of the notes' words, from 0 to 1, "
                                 f"not {self.rename_fraction}.")
+        if not 0.0 <= self.max_needless_asks <= 1.0:
+            raise TrainingError(f"max_needless_asks (--max-needless-asks) is a share of questions, from 0 to 1, "
+                                f"not {self.max_needless_asks}.")
+        if not 0.0 <= self.calibration_share <= 0.5:
+            raise TrainingError(f"calibration_share (--calibration-share) is the share of the logged questions held "
+                                f"out to calibrate the ask decision, from 0 to 0.5, not {self.calibration_share}.")
 
 
 ProgressFn = Callable[[dict], None]
@@ -182,11 +196,12 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
 
     cfg.check_values()
     torch.set_num_threads(cfg.threads)
-    convs = read_snapshot(snapshot)
-    if len(convs) < cfg.min_conversations:
+    logged = read_snapshot(snapshot)
+    if len(logged) < cfg.min_conversations:
         raise TrainingError(
-            f"Only {len(convs)} rated conversation(s) in the snapshot; at least {cfg.min_conversations} are needed."
+            f"Only {len(logged)} rated conversation(s) in the snapshot; at least {cfg.min_conversations} are needed."
         )
+    convs, held_out = split_for_calibration(logged, cfg.calibration_share)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -207,8 +222,10 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
             metrics = train_preference(cfg, model, tokenizer, convs, tmp, report)
         model.save_pretrained(tmp)
         metrics["train_seconds"] = round(time.time() - started, 1)
+        calibration = calibrate(model, tokenizer, convs, held_out, logged, cfg.horizon, cfg.max_needless_asks)
+        metrics["ask_threshold"] = calibration["ask_threshold"]
         meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
-                "n_conversations": len(convs), "metrics": metrics}
+                "n_conversations": len(convs), "n_held_out": len(held_out), "metrics": metrics, **calibration}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2))
         if out_dir.exists():
             raise TrainingError(f"{out_dir} already exists; refusing to overwrite an adapter.")

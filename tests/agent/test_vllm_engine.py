@@ -8,7 +8,9 @@ costs one automatic restart. Skipped only when the vLLM environment
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
+from agent.policy import Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
 from learner.random_adapter import random_lora_adapter
 
@@ -42,7 +45,22 @@ def probe_adapter(tmp_path_factory, model_path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(model_path, probe_adapter) -> dict:
+def always_ask_adapter(probe_adapter, tmp_path_factory) -> Path:
+    """The probe adapter with a calibrated ask threshold so low that every turn that may ask does."""
+    dest = tmp_path_factory.mktemp("calibrated") / "always-ask"
+    shutil.copytree(probe_adapter, dest)
+    (dest / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": 1e-9}))
+    return dest
+
+
+DECIDED = [build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user")], horizon=1),
+           build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user"),
+                                Message("assistant", "Do you mean the planet or the element?", "ask"),
+                                Message("user", "The planet.", "user")], horizon=1)]
+
+
+@pytest.fixture(scope="module")
+def reference(model_path, probe_adapter, always_ask_adapter) -> dict:
     """Greedy transformers (+PEFT) outputs in fp32, computed before the server starts (and then freed)."""
     from agent.transformers_engine import TransformersEngine
 
@@ -54,6 +72,9 @@ def reference(model_path, probe_adapter) -> dict:
             "adapter": [g.text for g in ref.generate_batch(PROMPTS, GREEDY, adapter="probe")],
             "prefixed": [g.text for g in ref.generate_batch(PROMPTS, GREEDY, prefixes=["Do you mean", "", "Sure"])],
         }
+        ref.load_adapter("always-ask", always_ask_adapter)
+        out["decided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="always-ask")]
+        out["undecided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="probe")]
     finally:
         ref.close()
         del ref
@@ -108,6 +129,21 @@ def test_forced_prefixes_match_transformers(vllm, reference):
     assert [g.text for g in gens] == reference["prefixed"]
     assert gens[0].text.startswith("Do you mean") and gens[2].text.startswith("Sure")
     assert all(g.prompt_tokens > 0 and 0 < g.completion_tokens <= GREEDY.max_new_tokens for g in gens)
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_ask_adapter):
+    """The adapter's ask threshold (agent/decision.py): vLLM decides with an extra 1-token request and a forced
+    prefix, the transformers engine with a logits processor; the replies are the same."""
+    assert reference["decided"][0].startswith("Do") and not reference["undecided"][0].startswith("Do")
+    assert reference["decided"][1] == reference["undecided"][1]  # a turn that must answer is left alone
+    vllm.load_adapter("always-ask", always_ask_adapter)
+    try:
+        assert [g.text for g in vllm.generate_batch(DECIDED, GREEDY, adapter="always-ask")] == reference["decided"]
+        assert "".join(vllm.stream(DECIDED[0], GREEDY, adapter="always-ask")).strip() == reference["decided"][0]
+    finally:
+        vllm.unload_adapter("always-ask")
 
 
 @pytest.mark.slow

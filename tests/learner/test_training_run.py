@@ -32,6 +32,29 @@ def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, lo
     engine.unload_adapter(outcome.adapter_id)
 
 
+def test_a_run_holds_questions_out_and_calibrates_the_ask_threshold_on_them(settings, store, log_georgia, engine):
+    import json
+
+    from learner.calibration import THRESHOLD_RANGE
+
+    log_georgia(48)  # 24 questions, each logged once asking (reward 0.9) and once guessing (0)
+    outcome = run_training(settings, store, method="swift",
+                           overrides={"max_steps": 1, "batch_size": 4, "calibration_share": 0.5})
+    meta = json.loads((outcome.path / "clarify_adapter.json").read_text())
+    assert meta["n_held_out"] > 0 and meta["n_conversations"] + meta["n_held_out"] == 48
+    assert meta["calibration"]["questions"] == "held-out questions"
+    assert meta["calibration"]["n_questions"] == meta["n_held_out"] // 2 >= 8
+    # Asking paid on every held-out question: the threshold moves down from greedy's 0.5 (as far as the clip
+    # allows, for an adapter trained one step) and never earns less than greedy on them.
+    assert THRESHOLD_RANGE[0] <= meta["ask_threshold"] < 0.5
+    assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
+    engine.load_adapter(outcome.adapter_id, outcome.path)
+    try:
+        assert engine.ask_thresholds[outcome.adapter_id] == meta["ask_threshold"]
+    finally:
+        engine.unload_adapter(outcome.adapter_id)
+
+
 def test_too_little_data_is_refused_and_registers_nothing(settings, store, log_georgia):
     log_georgia(2)
     with pytest.raises(TrainingFailed, match="at least"):
@@ -115,6 +138,7 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"lora_rank": 4}, "Unknown training option 'lora_rank'.*lora_r"),
     ({"notes_views": 0}, r"notes_views \(--notes-views\) must be 1 or more.*not 0"),
     ({"rename_fraction": 1.5}, r"rename_fraction \(--rename-words\) is a share of the notes' words, from 0 to 1.*not 1.5"),
+    ({"calibration_share": 0.9}, r"calibration_share \(--calibration-share\) is the share .* from 0 to 0.5, not 0.9"),
 ])
 def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
         settings, store, log_georgia, overrides, message):

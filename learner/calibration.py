@@ -1,0 +1,289 @@
+"""Calibrate the ask decision of a trained adapter on logged contexts it never trained on.
+
+Why: a trained adapter *ranks* questions well (ambiguous above clear: dev AUC 0.90-0.93,
+docs/RESULTS.md), but its greedy decision is conservative: unseen ambiguous questions get a lower
+P(ask) than the trained ones, so greedy decoding asks on too few of them. The fix is a decision
+threshold: ask when P(reply starts a clarifying question) > t, with t chosen where it earns the most
+reward. Choosing t on the training contexts would read the adapter's over-confidence on them, and
+choosing it on the dev items would tune to the evaluation. So the learner holds a share of the logged
+contexts out of training (a validation split of the logs) and picks t there, from the rewards the logs
+show for asking and for answering on each held-out context.
+
+The threshold is written into the adapter's metadata (``ask_threshold``); every engine applies it at the
+first token of a turn that may ask (agent/decision.py). No threshold: the plain greedy decision.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agent.simulator import stable_int
+
+from .examples import Conversation
+
+MIN_CONTEXTS_TO_HOLD_OUT = 20   # fewer distinct contexts: train on all of them, leave the decision uncalibrated
+MIN_HELD_OUT = 8                # a threshold picked from fewer held-out contexts is mostly noise
+THRESHOLD_RANGE = (0.02, 0.98)  # never force an ask the adapter gives under 2%, nor refuse one above 98%
+
+
+def holdout_key(conv: Conversation) -> str:
+    """Notes + the opening question: two conversations that share both are the same decision problem, so they
+    land on the same side of the split (the simulator's M conversations of one item; one user asking twice)."""
+    opening = next((m.content for m in conv.messages if m.role == "user"), "")
+    return f"{conv.context_key}\x1f{opening.strip()}"
+
+
+def split_for_calibration(convs: list[Conversation], share: float) -> tuple[list[Conversation], list[Conversation]]:
+    """(train, held out): a deterministic share of the decision problems, by a hash of their key, so the
+    parent and every refinement of an adapter hold out the same ones. Nothing is held out when there are
+    fewer than MIN_CONTEXTS_TO_HOLD_OUT of them or when `share` is 0."""
+    keys = {holdout_key(c) for c in convs}
+    if share <= 0 or len(keys) < MIN_CONTEXTS_TO_HOLD_OUT:
+        return list(convs), []
+    held = {k for k in keys if stable_int("calibration", k) % 10_000 < share * 10_000}
+    return [c for c in convs if holdout_key(c) not in held], [c for c in convs if holdout_key(c) in held]
+
+
+def first_action(conv: Conversation) -> str | None:
+    """'ask' or 'answer': the kind of the conversation's first agent turn (None: it has none)."""
+    return next((m.kind for m in conv.messages if m.role == "assistant"), None)
+
+
+@dataclass(frozen=True)
+class DecisionProblem:
+    """One held-out opening question: the adapter's P(ask) there and what each action earned in the logs."""
+    key: str
+    p_ask: float
+    ask_value: float
+    answer_value: float
+
+
+def action_values(convs: list[Conversation]) -> dict[str, tuple[float, float]]:
+    """Per decision problem: (mean reward when the logged agent asked first, ... answered first).
+
+    A problem logged with one action only borrows the other action's mean over all `convs`: a real user's
+    conversation is usually the only one with its question, and the global mean is the baseline that knows
+    least about it.
+    """
+    by_key: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"ask": [], "answer": []})
+    overall: dict[str, list[float]] = {"ask": [], "answer": []}
+    for conv in convs:
+        action = first_action(conv)
+        if action in overall:
+            by_key[holdout_key(conv)][action].append(conv.reward)
+            overall[action].append(conv.reward)
+    fallback = {a: (sum(v) / len(v) if v else math.nan) for a, v in overall.items()}
+    out = {}
+    for key, rewards in by_key.items():
+        ask, answer = (sum(rewards[a]) / len(rewards[a]) if rewards[a] else fallback[a] for a in ("ask", "answer"))
+        if not (math.isnan(ask) or math.isnan(answer)):
+            out[key] = (ask, answer)
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _needless(problem: DecisionProblem) -> bool:
+    """Asking here would be a needless question: answering earned more in the logs."""
+    return problem.ask_value < problem.answer_value
+
+
+def _best_cut(problems: list[DecisionProblem], max_needless: float) -> float:
+    """The log-odds cut on P(ask) that earns the most logged reward on `problems`, among the cuts that ask on
+    at most `max_needless` of the problems where answering paid.
+
+    Asking on the problems above the cut earns their ask_value, the others their answer_value. Cuts lie
+    halfway (in log-odds) between two distinct P(ask) values, or 2 past the extremes; ties go to the cut
+    nearest the plain greedy decision (0 = P 0.5).
+    """
+    gain_at: dict[float, float] = defaultdict(float)       # P(ask) -> gain of asking on every problem at it
+    needless_at: dict[float, int] = defaultdict(int)
+    for p in problems:
+        gain_at[p.p_ask] += p.ask_value - p.answer_value
+        needless_at[p.p_ask] += _needless(p)
+    allowed = max_needless * sum(needless_at.values())
+    levels = sorted(gain_at, reverse=True)
+    logits = [_logit(p) for p in levels]
+    cuts = [logits[0] + 2.0] + [(a + b) / 2 for a, b in zip(logits, logits[1:])] + [logits[-1] - 2.0]
+    candidates, gain, needless = [(cuts[0], 0.0)], 0.0, 0
+    for cut, p in zip(cuts[1:], levels):
+        gain, needless = gain + gain_at[p], needless + needless_at[p]
+        if needless > allowed + 1e-9:
+            break
+        candidates.append((cut, gain))
+    best = max(g for _, g in candidates)
+    return min((c for c, g in candidates if g >= best - 1e-9), key=abs)
+
+
+def choose_threshold(problems: list[DecisionProblem], max_needless: float = 1.0,
+                     resamples: int = 200) -> float | None:
+    """The threshold on P(ask) that earns the most logged reward on the held-out `problems` while asking on
+    at most `max_needless` of those where answering paid; None with fewer than MIN_HELD_OUT problems.
+
+    A few dozen held-out questions make the single best cut jumpy (one question moves it across a gap), so
+    the threshold is the median best cut over bootstrap resamples of them (seeded: the same data gives the
+    same threshold), clipped to THRESHOLD_RANGE.
+    """
+    if len(problems) < MIN_HELD_OUT:
+        return None
+    rng = random.Random(0)
+    samples = [problems] + [rng.choices(problems, k=len(problems)) for _ in range(resamples)]
+    cuts = sorted(_best_cut(sample, max_needless) for sample in samples)
+    threshold = 1 / (1 + math.exp(-statistics.median(cuts)))
+    return min(max(threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
+
+
+RENAME_FOR_CALIBRATION = 1.0   # renamed copies: every word family and number of the notes renamed
+
+
+def calibration_questions(trained: list[Conversation], held_out: list[Conversation],
+                          seed: int = 0) -> tuple[str, dict[str, Conversation]]:
+    """(what they are, {decision problem key: the conversation whose opening question to read P(ask) on}).
+
+    Held-out questions when there are any. Otherwise renamed copies of the trained questions: their notes
+    reordered and every word family and number renamed (learner.examples.rename_words), with seeds no
+    training view used. The adapter is far less sure of those than of the questions as logged, as it is of
+    unseen ones: on the thirteenth session's adapters a threshold set on the questions as logged asked on
+    32% of the clear dev items, one set on renamed copies on 22% (docs/LEARNING.md, fourteenth session).
+    """
+    if held_out:
+        return "held-out questions", {holdout_key(c): c for c in held_out}
+    from .examples import content_words, rename_words, reorder_notes
+
+    vocabulary = content_words(c.context for c in trained)
+    out: dict[str, Conversation] = {}
+    for conv in trained:
+        key = holdout_key(conv)
+        if key not in out:
+            view = replace(conv, context=reorder_notes(conv.context, stable_int("calibration-order", seed, key)))
+            out[key] = rename_words(view, RENAME_FOR_CALIBRATION, vocabulary, stable_int("calibration", seed, key))
+    return "renamed copies of the trained questions", out
+
+
+def ask_probabilities(model, tokenizer, questions: dict[str, Conversation], horizon: int) -> dict[str, float]:
+    """P(the reply starts a clarifying question) at each conversation's opening question, from `model` as it
+    stands (one forward pass each, with the serving prompt)."""
+    import torch
+
+    from agent.decision import ask_token_ids
+    from agent.policy import Message, build_prompt
+
+    ask_ids = ask_token_ids(tokenizer)
+    was_training = model.training
+    model.eval()
+    out = {}
+    try:
+        with torch.no_grad():
+            for key, conv in questions.items():
+                user = next((m for m in conv.messages if m.role == "user"), None)
+                if user is None:
+                    continue
+                prompt = build_prompt(conv.context, [Message("user", user.content, "user")], horizon)
+                text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+                ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+                probs = model(input_ids=ids).logits[0, -1].float().softmax(-1)
+                out[key] = float(probs[ask_ids].sum())
+    finally:
+        model.train(was_training)
+    return out
+
+
+def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conversation],
+              logged: list[Conversation], horizon: int, max_needless: float = 1.0) -> dict:
+    """The adapter metadata that records the calibration: ``ask_threshold`` (None: too few questions with
+    rewards for both actions) and what it was chosen on."""
+    values = action_values(logged)
+    source, questions = calibration_questions(trained, held_out)
+    questions = {k: c for k, c in questions.items() if k in values}
+    probs = ask_probabilities(model, tokenizer, questions, horizon)
+    problems = [DecisionProblem(k, probs[k], *values[k]) for k in sorted(probs)]
+    threshold = choose_threshold(problems, max_needless)
+
+    def summary(t: float | None) -> dict:
+        asks = [p for p in problems if t is not None and p.p_ask > t]
+        earned = [p.ask_value if p in asks else p.answer_value for p in problems]
+        return {"asked": len(asks), "needless": sum(map(_needless, asks)),
+                "logged_value": round(sum(earned) / len(earned), 4) if earned else None}
+
+    return {"ask_threshold": None if threshold is None else round(threshold, 4),
+            "calibration": {"questions": source, "n_questions": len(problems),
+                            "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
+                            "at_threshold": summary(threshold), "at_0.5": summary(0.5)}}
+
+
+def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *, share: float | None = None,
+                     horizon: int | None = None, max_needless: float | None = None, model=None) -> dict:
+    """Calibrate a saved adapter (an average, or one trained before calibration existed) on the snapshot it
+    was trained on (its held-out questions, else renamed copies of its questions), and record the result in
+    its metadata file (atomically).
+
+    `model`: the adapter already loaded (skips loading it again). Returns the calibration metadata.
+    """
+    import json
+    import os
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from agent.decision import METADATA_FILE
+
+    from .examples import read_snapshot
+
+    meta_file = Path(folder) / METADATA_FILE
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    config = meta.get("config", {})
+    if snapshot is None:
+        snapshot = meta.get("snapshot") or _first_member_snapshot(meta.get("members", []))
+    if not snapshot:
+        raise CalibrationError(f"{folder} records no training snapshot; give one (--snapshot).")
+    snapshot = Path(snapshot)
+    if not snapshot.is_file():
+        raise CalibrationError(f"The snapshot {snapshot} is gone; give another one (--snapshot).")
+    share = config.get("calibration_share", 0.0) if share is None else share
+    horizon = config.get("horizon", 1) if horizon is None else horizon
+    if max_needless is None:
+        from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
+
+        max_needless = config.get("max_needless_asks", TrainConfig().max_needless_asks)
+    logged = read_snapshot(snapshot)
+    trained, held_out = split_for_calibration(logged, share)
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    if model is None:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
+                                          str(folder))
+    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless)
+    meta.update(result, calibrated_on=str(snapshot), calibration_share=share)
+    tmp = meta_file.with_name(f".{meta_file.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, meta_file)
+    return result
+
+
+def _first_member_snapshot(members: list[str]) -> str | None:
+    """An average's snapshot: the one its first calibratable member was trained on."""
+    import json
+
+    from agent.decision import METADATA_FILE
+
+    for member in members:
+        meta_file = Path(member) / METADATA_FILE
+        if meta_file.is_file():
+            snapshot = json.loads(meta_file.read_text()).get("snapshot")
+            if snapshot:
+                return snapshot
+    return None
+
+
+class CalibrationError(ValueError):
+    pass

@@ -1,0 +1,124 @@
+"""The calibrated ask decision: read from the adapter's metadata, applied at the first token of turns that may
+ask, in batches and in streamed replies, on the real bundled model."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent.decision import (
+    ask_odds, ask_start_words, ask_token_ids, decide, first_token_processor, may_ask, read_ask_threshold,
+)
+from agent.engine import AdapterLoadError, GenerationParams
+from agent.policy import Message, build_prompt
+
+GREEDY = GenerationParams(max_new_tokens=12, temperature=0.0)
+NOTES = "Springfield, Illinois is the state capital. Springfield, Missouri is the third largest city in Missouri."
+FIRST_TURN = build_prompt(NOTES, [Message("user", "How big is Springfield?", "user")], horizon=1)
+MUST_ANSWER = build_prompt(NOTES, [Message("user", "How big is Springfield?", "user"),
+                                   Message("assistant", "Do you mean the one in Illinois or Missouri?", "ask"),
+                                   Message("user", "Missouri.", "user")], horizon=1)
+
+
+def _with_threshold(template: Path, dest: Path, threshold) -> Path:
+    shutil.copytree(template, dest)
+    (dest / "clarify_adapter.json").write_text(json.dumps({"method": "swift", "ask_threshold": threshold}))
+    return dest
+
+
+def test_only_turns_that_may_ask_are_decided():
+    assert may_ask(FIRST_TURN)
+    assert not may_ask(MUST_ANSWER)
+
+
+def test_greedy_asks_above_the_threshold_and_sampling_flips_a_fair_coin_at_it():
+    assert decide(0.31, 0.3) and not decide(0.29, 0.3)
+    assert ask_odds(0.3, 0.3) == pytest.approx(0.5)
+    assert ask_odds(0.6, 0.3) > 0.5 > ask_odds(0.1, 0.3)
+    assert decide(0.3, 0.3, draw=0.49) and not decide(0.3, 0.3, draw=0.51)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"ask_threshold": 1.5}', "between 0 and 1"), ('{"ask_threshold": "high"}', "between 0 and 1"),
+    ('{"ask_threshold": true}', "between 0 and 1"), ("{not json", "not valid JSON"),
+])
+def test_a_broken_threshold_is_a_clear_adapter_error(tmp_path, content, message):
+    (tmp_path / "clarify_adapter.json").write_text(content)
+    with pytest.raises(AdapterLoadError, match=message):
+        read_ask_threshold(tmp_path)
+
+
+def test_no_metadata_or_no_threshold_means_the_plain_decision(tmp_path):
+    assert read_ask_threshold(tmp_path) is None
+    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": null}')
+    assert read_ask_threshold(tmp_path) is None
+    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25}')
+    assert read_ask_threshold(tmp_path) == 0.25
+
+
+def test_the_processor_forces_or_forbids_the_ask_token_at_the_first_step_only():
+    ask = [3]
+    scores = torch.log(torch.tensor([[0.4, 0.3, 0.1, 0.2],     # P(ask) 0.2 > 0.1: ask
+                                     [0.1, 0.1, 0.1, 0.7],     # P(ask) 0.7 < 0.9: do not ask
+                                     [0.1, 0.1, 0.1, 0.7]]))   # None: untouched
+    processor = first_token_processor(ask, [0.1, 0.9, None], prompt_width=5, sampling=False)
+    out = processor(torch.zeros(3, 5, dtype=torch.long), scores.clone())
+    assert out[0].argmax() == 3 and torch.isinf(out[0, :3]).all()
+    assert out[1, 3] == -math.inf and out[1].argmax() == 0
+    assert torch.equal(out[2], scores[2])
+    assert processor.decisions[0][1] and not processor.decisions[1][1] and 2 not in processor.decisions
+    later = scores.clone()
+    assert torch.equal(processor(torch.zeros(3, 6, dtype=torch.long), later), scores)  # second token: untouched
+
+
+def test_the_ask_token_is_the_first_word_of_the_ask_prefix(engine):
+    """vLLM's decision reads token text, the transformers engine token ids: both must mean the same token."""
+    ids = ask_token_ids(engine.tokenizer)
+    assert {engine.tokenizer.decode([i]).strip() for i in ids} == ask_start_words()
+
+
+def test_the_engine_applies_the_adapters_threshold_to_turns_that_may_ask(engine, lora_template, tmp_path):
+    always = _with_threshold(lora_template, tmp_path / "always", 1e-9)
+    never = _with_threshold(lora_template, tmp_path / "never", 1 - 1e-9)
+    plain = _with_threshold(lora_template, tmp_path / "plain", None)
+    for name, folder in (("dec-always", always), ("dec-never", never), ("dec-plain", plain)):
+        engine.load_adapter(name, folder)
+    try:
+        assert engine.ask_thresholds["dec-always"] == 1e-9 and engine.ask_thresholds["dec-plain"] is None
+        reference = [g.text for g in engine.generate_batch([FIRST_TURN, MUST_ANSWER], GREEDY, adapter="dec-plain")]
+        assert not reference[0].startswith("Do")  # the untrained LoRA answers: the threshold must change that
+
+        forced = [g.text for g in engine.generate_batch([FIRST_TURN, MUST_ANSWER], GREEDY, adapter="dec-always")]
+        assert forced[0].startswith("Do") and forced[0] != reference[0]
+        assert forced[1] == reference[1]  # a turn that must answer is never pushed to ask
+        streamed = "".join(engine.stream(FIRST_TURN, GREEDY, adapter="dec-always")).strip()
+        assert streamed == forced[0]
+        # Turned off by the caller (`clarify eval --plain-decision`), and an adapter whose threshold never asks.
+        off = replace(GREEDY, calibrated_ask=False)
+        assert engine.generate_batch([FIRST_TURN], off, adapter="dec-always")[0].text == reference[0]
+        assert engine.generate_batch([FIRST_TURN], GREEDY, adapter="dec-never")[0].text == reference[0]
+        # A forced prefix (the simulator's exploration) is left as it is.
+        prefixed = engine.generate_batch([FIRST_TURN], GREEDY, adapter="dec-never", prefixes=["Do you mean"])[0].text
+        assert prefixed.startswith("Do you mean")
+
+        # Recalibrated on disk: the next reply uses the new threshold, without unloading the adapter.
+        (always / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": 1 - 1e-9}))
+        engine.load_adapter("dec-always", always)
+        assert engine.generate_batch([FIRST_TURN], GREEDY, adapter="dec-always")[0].text == reference[0]
+    finally:
+        for name in ("dec-always", "dec-never", "dec-plain"):
+            engine.unload_adapter(name)
+
+
+def test_a_broken_threshold_refuses_the_adapter_and_serving_goes_on(engine, lora_template, tmp_path):
+    broken = _with_threshold(lora_template, tmp_path / "broken", 7)
+    with pytest.raises(AdapterLoadError, match="between 0 and 1"):
+        engine.load_adapter("dec-broken", broken)
+    assert "dec-broken" not in engine.adapters
+    assert engine.generate_batch([FIRST_TURN], GREEDY)[0].text
