@@ -142,6 +142,7 @@ def choose_threshold(problems: list[DecisionProblem], max_needless: float = 1.0,
 
 
 RENAME_FOR_CALIBRATION = 1.0   # renamed copies: every word family and number of the notes renamed
+MAX_CALIBRATION_QUESTIONS = 500  # one forward pass each at the end of a run: ~1 min on a CPU, not an hour
 
 
 def calibration_questions(trained: list[Conversation], held_out: list[Conversation],
@@ -155,17 +156,21 @@ def calibration_questions(trained: list[Conversation], held_out: list[Conversati
     32% of the clear dev items, one set on renamed copies on 22% (docs/LEARNING.md, fourteenth session).
     """
     if held_out:
-        return "held-out questions", {holdout_key(c): c for c in held_out}
+        return "held-out questions", _at_most(MAX_CALIBRATION_QUESTIONS, {holdout_key(c): c for c in held_out})
     from .examples import content_words, rename_words, reorder_notes
 
     vocabulary = content_words(c.context for c in trained)
     out: dict[str, Conversation] = {}
-    for conv in trained:
-        key = holdout_key(conv)
-        if key not in out:
-            view = replace(conv, context=reorder_notes(conv.context, stable_int("calibration-order", seed, key)))
-            out[key] = rename_words(view, RENAME_FOR_CALIBRATION, vocabulary, stable_int("calibration", seed, key))
+    for key, conv in _at_most(MAX_CALIBRATION_QUESTIONS, {holdout_key(c): c for c in reversed(trained)}).items():
+        view = replace(conv, context=reorder_notes(conv.context, stable_int("calibration-order", seed, key)))
+        out[key] = rename_words(view, RENAME_FOR_CALIBRATION, vocabulary, stable_int("calibration", seed, key))
     return "renamed copies of the trained questions", out
+
+
+def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversation]:
+    """A seeded sample of n questions (by a hash of their key: the same ones every time), in key order."""
+    keys = sorted(questions, key=lambda k: stable_int("calibration-sample", k))[:n]
+    return {k: questions[k] for k in sorted(keys)}
 
 
 def ask_probabilities(model, tokenizer, questions: dict[str, Conversation], horizon: int) -> dict[str, float]:

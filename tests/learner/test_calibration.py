@@ -167,3 +167,14 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
                           (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1")):
         refused = run(*args, "--model", str(model_path))
         assert refused.exit_code == 2 and message in refused.output
+
+
+def test_calibration_reads_at_most_a_fixed_sample_of_questions(monkeypatch):
+    import learner.calibration as calibration
+
+    monkeypatch.setattr(calibration, "MAX_CALIBRATION_QUESTIONS", 10)
+    logged = _logged(40)
+    _, copies = calibration_questions(logged, [])
+    _, held = calibration_questions(logged, logged[:60])
+    assert len(copies) == 10 and len(held) == 10
+    assert set(copies) == set(calibration_questions(list(reversed(logged)), [])[1])  # the same sample each time
