@@ -142,7 +142,8 @@ def choose_threshold(problems: list[DecisionProblem], max_needless: float = 1.0,
 
 
 RENAME_FOR_CALIBRATION = 1.0   # renamed copies: every word family and number of the notes renamed
-CALIBRATION_COPIES = 3         # renamed copies per question, P(ask) averaged: one copy's draw moved the threshold
+CALIBRATION_COPIES = 1         # renamed copies per question, P(ask) averaged (the measured setting; more copies
+                               # should steady the threshold, which one copy's draw moves: not measured yet)
 MAX_CALIBRATION_QUESTIONS = 500  # CALIBRATION_COPIES forward passes each at the end of a run: minutes, not hours
 
 
