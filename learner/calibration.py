@@ -1,13 +1,14 @@
-"""Calibrate the ask decision of a trained adapter on logged contexts it never trained on.
+"""Calibrate the ask decision of a trained adapter: a threshold on P(ask), set without the dev items.
 
 Why: a trained adapter *ranks* questions well (ambiguous above clear: dev AUC 0.90-0.93,
 docs/RESULTS.md), but its greedy decision is conservative: unseen ambiguous questions get a lower
 P(ask) than the trained ones, so greedy decoding asks on too few of them. The fix is a decision
-threshold: ask when P(reply starts a clarifying question) > t, with t chosen where it earns the most
-reward. Choosing t on the training contexts would read the adapter's over-confidence on them, and
-choosing it on the dev items would tune to the evaluation. So the learner holds a share of the logged
-contexts out of training (a validation split of the logs) and picks t there, from the rewards the logs
-show for asking and for answering on each held-out context.
+threshold: ask when P(reply starts a clarifying question) > t. Reading P(ask) on the training questions
+as logged would read the adapter's over-confidence on them, and reading it on the dev items would tune to
+the evaluation. So the learner reads it on renamed copies of the training questions (by default), or on a
+share of the logged questions held out of training (`calibration_share`), and picks t from the rewards the
+logs show for asking and for answering on each question, asking needlessly on at most a set share of them
+(`max_needless_asks`).
 
 The threshold is written into the adapter's metadata (``ask_threshold``); every engine applies it at the
 first token of a turn that may ask (agent/decision.py). No threshold: the plain greedy decision.
@@ -27,7 +28,7 @@ from agent.simulator import stable_int
 from .examples import Conversation
 
 MIN_CONTEXTS_TO_HOLD_OUT = 20   # fewer distinct contexts: train on all of them, leave the decision uncalibrated
-MIN_HELD_OUT = 8                # a threshold picked from fewer held-out contexts is mostly noise
+MIN_HELD_OUT = 8                # a threshold picked from fewer questions is mostly noise
 THRESHOLD_RANGE = (0.02, 0.98)  # never force an ask the adapter gives under 2%, nor refuse one above 98%
 
 
@@ -56,7 +57,7 @@ def first_action(conv: Conversation) -> str | None:
 
 @dataclass(frozen=True)
 class DecisionProblem:
-    """One held-out opening question: the adapter's P(ask) there and what each action earned in the logs."""
+    """One opening question: the adapter's P(ask) there and what each action earned on it in the logs."""
     key: str
     p_ask: float
     ask_value: float
