@@ -100,10 +100,6 @@ def simulate_command(
     answer_tries: Annotated[int, typer.Option(
         "--answer-tries", min=1, help="Behaviour policy: resample a wrong final answer up to this many times.")] = 1,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,
-    plain_decision: Annotated[bool, typer.Option(
-        "--plain-decision",
-        help="Ignore the adapter's calibrated ask threshold: decide by greedy decoding alone (what the threshold adds).",
-    )] = False,
     limit: LimitOpt = None,
     seed: SeedOpt = None,
     max_new_tokens: MaxTokensOpt = DEFAULT_MAX_NEW_TOKENS,

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from .engine import AdapterLoadError
-from .policy import ASK_PREFIXES, MUST_ANSWER_SUFFIX
+from .policy import ASK_PREFIXES, MUST_ANSWER_SUFFIX, Message, build_prompt
 
 METADATA_FILE = "clarify_adapter.json"   # written by the learner beside the adapter weights
 THRESHOLD_KEY = "ask_threshold"
@@ -30,6 +30,23 @@ def ask_start_words() -> set[str]:
 def ask_token_ids(tokenizer) -> list[int]:
     """The first token of each ask prefix: the token that commits a reply to asking."""
     return sorted({tokenizer(prefix, add_special_tokens=False)["input_ids"][0] for prefix in ASK_PREFIXES})
+
+
+def opening_ids(tokenizer, context: str, question: str, horizon: int = 1):
+    """Token ids of the serving prompt for an opening question, up to where the reply starts."""
+    prompt = build_prompt(context, [Message("user", question, "user")], horizon)
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+
+
+def ask_probability(model, tokenizer, context: str, question: str, ask_ids: list[int], horizon: int = 1) -> float:
+    """P(the reply to an opening question starts with an ask token): one forward pass, no generation. What the
+    threshold is compared with, read by the learner (learner/calibration.py) and bench/ask_probe.py alike."""
+    import torch
+
+    with torch.no_grad():
+        probs = model(input_ids=opening_ids(tokenizer, context, question, horizon)).logits[0, -1].float().softmax(-1)
+    return float(probs[ask_ids].sum())
 
 
 def may_ask(prompt: list[dict]) -> bool:

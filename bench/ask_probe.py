@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
-from agent.policy import Message, build_prompt  # noqa: E402
-from agent.decision import ask_token_ids, read_ask_threshold  # noqa: E402
+from agent.decision import ask_probability, ask_token_ids, opening_ids, read_ask_threshold  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 
 
@@ -39,17 +38,11 @@ def load_model(model: str | None, threads: int):
 
 def first_turn_ids(tokenizer, item):
     """Token ids of the serving prompt for the item's opening question, up to where the reply starts."""
-    prompt = build_prompt(item.context, [Message("user", item.question, "user")], horizon=1)
-    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    return opening_ids(tokenizer, item.context, item.question)
 
 
 def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int]) -> float:
-    import torch
-
-    with torch.no_grad():
-        probs = model(first_turn_ids(tokenizer, item)).logits[0, -1].float().softmax(-1)
-    return float(probs[ask_token_ids].sum())
+    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids)
 
 
 def auc(positives: list[float], negatives: list[float]) -> float:

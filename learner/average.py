@@ -76,7 +76,7 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
         meta = {"method": "average", "members": [str(m) for m in members], "combination": combination}
         (saved / METADATA_FILE).write_text(json.dumps(meta, indent=2))
         model.set_adapter("average")
-        _calibrate(base_model, saved, members, model)
+        _calibrate(base_model, saved, model)
         config = validate_adapter_folder(saved)
         saved.rename(out_dir)
     finally:
@@ -84,24 +84,17 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
     return config
 
 
-def _calibrate(base_model: Path, saved: Path, members: list[Path], model) -> None:
-    """Give the average its own ask threshold, on its members' snapshot (learner.calibration: the questions
-    they held out, which they share as the split depends on the snapshot only, else renamed copies of the
-    questions). Members without clarify's metadata (no snapshot): no threshold."""
+def _calibrate(base_model: Path, saved: Path, model) -> None:
+    """Give the average its own ask threshold, on its members' snapshot and with their settings
+    (learner.calibration: the questions they held out, which they share as the split depends on the snapshot
+    only, else renamed copies of the questions). No member with a snapshot, or the snapshot gone: no
+    threshold, the average decides by greedy decoding like an uncalibrated adapter."""
     from .calibration import CalibrationError, calibrate_folder
 
-    for member in members:
-        meta_file = Path(member) / METADATA_FILE
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        if meta.get("snapshot"):
-            config = meta.get("config", {})
-            try:
-                calibrate_folder(str(base_model), saved, Path(meta["snapshot"]), share=config.get("calibration_share"),
-                                 horizon=config.get("horizon"), max_needless=config.get("max_needless_asks"),
-                                 model=model)
-            except CalibrationError:
-                pass  # the snapshot is gone: the average decides by greedy decoding, like an uncalibrated adapter
-            return
+    try:
+        calibrate_folder(str(base_model), saved, model=model)
+    except CalibrationError:
+        pass
 
 
 def average_registered(settings, store, adapter_ids: list[str], *, combination: str = "svd",

@@ -35,8 +35,12 @@ THRESHOLD_RANGE = (0.02, 0.98)  # never force an ask the adapter gives under 2%,
 def holdout_key(conv: Conversation) -> str:
     """Notes + the opening question: two conversations that share both are the same decision problem, so they
     land on the same side of the split (the simulator's M conversations of one item; one user asking twice)."""
-    opening = next((m.content for m in conv.messages if m.role == "user"), "")
-    return f"{conv.context_key}\x1f{opening.strip()}"
+    return f"{conv.context_key}\x1f{(_opening(conv) or '').strip()}"
+
+
+def _opening(conv: Conversation) -> str | None:
+    """The user's opening question (None: the conversation has no user turn)."""
+    return next((m.content for m in conv.messages if m.role == "user"), None)
 
 
 def split_for_calibration(convs: list[Conversation], share: float) -> tuple[list[Conversation], list[Conversation]]:
@@ -184,30 +188,18 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
 def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int) -> dict[str, float]:
     """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
     conversations), from `model` as it stands (one forward pass each, with the serving prompt)."""
-    import torch
-
-    from agent.decision import ask_token_ids
-    from agent.policy import Message, build_prompt
+    from agent.decision import ask_probability, ask_token_ids
 
     ask_ids = ask_token_ids(tokenizer)
     was_training = model.training
     model.eval()
     out = {}
     try:
-        with torch.no_grad():
-            for key, convs in questions.items():
-                readings = []
-                for conv in convs:
-                    user = next((m for m in conv.messages if m.role == "user"), None)
-                    if user is None:
-                        continue
-                    prompt = build_prompt(conv.context, [Message("user", user.content, "user")], horizon)
-                    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-                    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
-                    probs = model(input_ids=ids).logits[0, -1].float().softmax(-1)
-                    readings.append(float(probs[ask_ids].sum()))
-                if readings:
-                    out[key] = sum(readings) / len(readings)
+        for key, convs in questions.items():
+            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon)
+                        for conv in convs if _opening(conv) is not None]
+            if readings:
+                out[key] = sum(readings) / len(readings)
     finally:
         model.train(was_training)
     return out
@@ -256,9 +248,9 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
     meta_file = Path(folder) / METADATA_FILE
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    config = meta.get("config", {})
-    if snapshot is None:
-        snapshot = meta.get("snapshot") or _first_member_snapshot(meta.get("members", []))
+    training = _training_meta(meta)
+    config = training.get("config", {})
+    snapshot = snapshot or training.get("snapshot")
     if not snapshot:
         raise CalibrationError(f"{folder} records no training snapshot; give one (--snapshot).")
     snapshot = Path(snapshot)
@@ -287,19 +279,21 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
     return result
 
 
-def _first_member_snapshot(members: list[str]) -> str | None:
-    """An average's snapshot: the one its first calibratable member was trained on."""
+def _training_meta(meta: dict) -> dict:
+    """The metadata of the training run behind an adapter (snapshot and config): its own, or for an average
+    its first member's that has a snapshot (the members of an average share their snapshot and split)."""
     import json
 
     from agent.decision import METADATA_FILE
 
-    for member in members:
+    if meta.get("snapshot"):
+        return meta
+    for member in meta.get("members", []):
         meta_file = Path(member) / METADATA_FILE
-        if meta_file.is_file():
-            snapshot = json.loads(meta_file.read_text()).get("snapshot")
-            if snapshot:
-                return snapshot
-    return None
+        member_meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        if member_meta.get("snapshot"):
+            return member_meta
+    return {}
 
 
 class CalibrationError(ValueError):
