@@ -7,14 +7,16 @@ served with.
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 
+NOTES_HEADER = "Reference notes:\n"
 SYSTEM_TEMPLATE = (
     "You are a helpful assistant. Answer the user's question using only the reference notes below. "
     "If the question could refer to more than one thing in the notes, ask one short clarifying question "
     "instead of answering. Otherwise answer directly in one short sentence.\n\n"
-    "Reference notes:\n{context}"
+    + NOTES_HEADER + "{context}"
 )
 MUST_ANSWER_SUFFIX = "\n\nYou have already asked a clarifying question. Do not ask again: answer now."
 # How a clarifying question starts: the simulator forces it to explore asking, and the calibrated ask
@@ -145,3 +147,22 @@ def classify_agent_turn(text: str) -> str:
     if all(_is_question(s) or _FILLER.match(s) for s in sentences):
         return "ask"
     return "answer"
+
+
+def reorder_notes(context: str, seed: int) -> str:
+    """The same notes, sentences in another (seeded) order: a view of the context that keeps its facts.
+
+    Training on several orders (learner/examples.py) keeps the policy from keying on where a fact sits in the
+    notes instead of on what the question asks (docs/LEARNING.md, "Seventh session"); the calibrated ask
+    decision averages over a few orders (agent/decision.py). One sentence or none: unchanged.
+    """
+    sentences = split_sentences(context)
+    if len(sentences) < 2:
+        return context
+    rng = random.Random(seed)
+    for _ in range(8):  # a different order when there is one
+        order = sentences[:]
+        rng.shuffle(order)
+        if order != sentences:
+            break
+    return " ".join(order)

@@ -18,7 +18,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from .batching import StreamBatcher
-from .decision import ask_token_ids, first_token_processor, may_ask, read_ask_threshold
+from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, other_views, read_ask_decision
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
@@ -57,7 +57,7 @@ class TransformersEngine:
         self.base.eval()
         self.model = self.base            # becomes a PeftModel once an adapter is loaded
         self.adapters: dict[str, Path] = {}
-        self.ask_thresholds: dict[str, float | None] = {}   # each adapter's calibrated ask decision
+        self.ask_decisions: dict[str, AskDecision | None] = {}   # each adapter's calibrated ask decision
         self._ask_ids = ask_token_ids(self.tokenizer)
         self._lock = threading.Lock()
         self._batcher = StreamBatcher(self, max_batch=max_batch)
@@ -67,9 +67,9 @@ class TransformersEngine:
         from peft import PeftModel
 
         validate_adapter_folder(path)
-        threshold = read_ask_threshold(Path(path))
+        decision = read_ask_decision(Path(path))
         if adapter_id in self.adapters:
-            self.ask_thresholds[adapter_id] = threshold  # a recalibration applies from the next reply
+            self.ask_decisions[adapter_id] = decision  # a recalibration applies from the next reply
             return
         _check_weights(Path(path))
         with self._lock:
@@ -82,13 +82,13 @@ class TransformersEngine:
             except Exception as exc:  # a corrupt folder must not take serving down
                 raise AdapterLoadError(f"Could not load adapter {adapter_id!r} from {path}: {exc}") from exc
             self.adapters[adapter_id] = Path(path)
-            self.ask_thresholds[adapter_id] = threshold
+            self.ask_decisions[adapter_id] = decision
 
     def unload_adapter(self, adapter_id: str) -> None:
         with self._lock:
             if adapter_id in self.adapters and self.model is not self.base:
                 del self.adapters[adapter_id]
-                self.ask_thresholds.pop(adapter_id, None)
+                self.ask_decisions.pop(adapter_id, None)
                 if self.adapters:
                     self.model.delete_adapter(adapter_id)
                 else:  # the last one: back to the plain base model (a PeftModel with no adapter cannot generate)
@@ -117,15 +117,49 @@ class TransformersEngine:
             texts = [t + prefix for t, prefix in zip(texts, prefixes)]
         return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
 
-    def decision_processor(self, adapter: str | None, rows_may_ask: list[bool], params: GenerationParams,
-                           prompt_width: int) -> list:
-        """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask
-        ([] when the adapter has no threshold or the caller turned it off)."""
-        threshold = self.ask_thresholds.get(adapter) if adapter is not None else None
-        if threshold is None or not params.calibrated_ask or not any(rows_may_ask):
+    def ask_decision(self, adapter: str | None, params: GenerationParams) -> AskDecision | None:
+        """The calibrated decision that applies to a request (None: plain decoding)."""
+        decision = self.ask_decisions.get(adapter) if adapter is not None else None
+        return decision if params.calibrated_ask else None
+
+    def view_ids(self, messages: list[dict], decision: AskDecision | None) -> list[list[int]]:
+        """Token ids of the prompt's other views of the notes that the decision pools over."""
+        if decision is None or decision.views < 2 or not may_ask(messages):
             return []
-        thresholds = [threshold if ok else None for ok in rows_may_ask]
-        return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0)]
+        return [self._encode([view])["input_ids"][0].tolist() for view in other_views(messages, decision.views)]
+
+    def _view_readings(self, views_by_row: dict[int, list[list[int]]]) -> dict[int, list[float]]:
+        """P(ask) on each row's other views: one left-padded forward pass. Runs inside generate (lock held,
+        adapter selected), at the first token."""
+        flat = [(row, ids) for row, views in views_by_row.items() for ids in views]
+        if not flat:
+            return {}
+        width = max(len(ids) for _, ids in flat)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for _, ids in flat])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for _, ids in flat])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1]
+        readings = logits.float().softmax(-1)[:, self._ask_ids].sum(-1).tolist()
+        out: dict[int, list[float]] = {}
+        for (row, _), p in zip(flat, readings):
+            out.setdefault(row, []).append(p)
+        return out
+
+    def decision_processor(self, adapter: str | None, rows_may_ask: list[bool], params: GenerationParams,
+                           prompt_width: int, views: list[list[list[int]]] | None = None) -> list:
+        """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask
+        ([] when the adapter has no threshold or the caller turned it off). `views[row]`: the row's other
+        views of the notes (view_ids)."""
+        decision = self.ask_decision(adapter, params)
+        if decision is None or not any(rows_may_ask):
+            return []
+        thresholds = [decision.threshold if ok else None for ok in rows_may_ask]
+        views_by_row = {row: v for row, v in enumerate(views or []) if v and rows_may_ask[row]}
+        readings = (lambda rows: self._view_readings({r: views_by_row[r] for r in rows if r in views_by_row})
+                    ) if views_by_row else None
+        return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0,
+                                      other_readings=readings)]
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
@@ -148,7 +182,9 @@ class TransformersEngine:
             chunk_prefixes = None if prefixes is None else prefixes[start : start + BATCH_SIZE]
             inputs = self._encode(chunk, chunk_prefixes)
             rows_may_ask = [may_ask(p) and not (chunk_prefixes and chunk_prefixes[i]) for i, p in enumerate(chunk)]
-            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1])
+            decision = self.ask_decision(adapter, params)
+            views = [self.view_ids(p, decision) if ok else [] for p, ok in zip(chunk, rows_may_ask)]
+            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1], views)
             with self._lock, torch.inference_mode(), self._select(adapter):
                 if params.seed is not None:
                     torch.manual_seed(params.seed + start)

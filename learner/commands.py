@@ -13,6 +13,9 @@ from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, ma
 MaxNeedlessAsks = Annotated[Optional[float], typer.Option(
     help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
          "(default: the adapter's own, else 0.2; 1: the threshold of the most logged reward).")]
+AskViews = Annotated[Optional[int], typer.Option(
+    help="Orders of the notes the ask decision pools P(ask) over, 1-8 (default: the adapter's own, else 3; "
+         "each is one more prefill per decision).")]
 
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
@@ -37,6 +40,7 @@ def train_command(
         help="Share (0-0.5) of the logged questions held out of training to set the adapter's ask threshold on "
              "instead of renamed copies of them (needs 20+ distinct questions; default 0: train on all).")] = None,
     max_needless_asks: MaxNeedlessAsks = None,
+    ask_views: AskViews = None,
     fold_clarifications: Annotated[Optional[bool], typer.Option(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "
@@ -64,7 +68,7 @@ def train_command(
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps, notes_views=notes_views,
                                        rename_fraction=rename_words, calibration_share=calibration_share,
-                                       max_needless_asks=max_needless_asks,
+                                       max_needless_asks=max_needless_asks, ask_views=ask_views,
                                        fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -176,6 +180,7 @@ def adapters_calibrate(
         help="The Parquet snapshot to calibrate on (default: the one the adapter was trained on, e.g. an "
              "average's first member's).")] = None,
     max_needless_asks: MaxNeedlessAsks = None,
+    ask_views: AskViews = None,
     data_dir: DataDir = None,
     model: ModelPath = None,
     threads: Threads = None,
@@ -189,6 +194,8 @@ def adapters_calibrate(
     from clarify.model_store import resolve_model
     from logs_db.store import UnknownId
 
+    from agent.decision import MAX_VIEWS
+
     from .calibration import CalibrationError, calibrate_folder
 
     settings = make_settings(data_dir=data_dir, model=model, threads=threads)
@@ -201,8 +208,10 @@ def adapters_calibrate(
                 raise CalibrationError(f"--share must be from 0 to 0.5, not {share}.")
             if max_needless_asks is not None and not 0.0 <= max_needless_asks <= 1.0:
                 raise CalibrationError(f"--max-needless-asks must be from 0 to 1, not {max_needless_asks}.")
+            if ask_views is not None and not 1 <= ask_views <= MAX_VIEWS:
+                raise CalibrationError(f"--ask-views must be from 1 to {MAX_VIEWS}, not {ask_views}.")
             result = calibrate_folder(str(resolve_model(settings.model, settings.models_dir)), folder, snapshot,
-                                      share=share, max_needless=max_needless_asks)
+                                      share=share, max_needless=max_needless_asks, views=ask_views)
         except (UnknownId, AdapterLoadError, CalibrationError) as exc:
             fail(str(exc))
     typer.echo(describe_calibration(result))
@@ -211,7 +220,9 @@ def adapters_calibrate(
 def describe_calibration(result: dict) -> str:
     stats, threshold = result["calibration"], result["ask_threshold"]
     at, greedy = stats["at_threshold"], stats["at_0.5"]
-    return (f"ask threshold: {'none (too few held-out questions)' if threshold is None else threshold}. "
+    views = result.get("ask_views", 1)
+    return (f"ask threshold: {'none (too few held-out questions)' if threshold is None else threshold}"
+            f"{f' on P(ask) pooled over {views} orders of the notes' if views > 1 else ''}. "
             f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
             f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
             f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}.")

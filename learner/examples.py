@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from agent.policy import Message, build_prompt, split_sentences
+from agent.policy import Message, build_prompt, reorder_notes
 from agent.simulator import stable_int
 
 
@@ -70,24 +70,6 @@ def tokenize_example(tokenizer, ex: TurnExample, max_length: int) -> dict | None
         "labels": [-100] * len(prompt_ids) + completion_ids,
         "conversation_id": ex.conversation_id,
     }
-
-
-def reorder_notes(context: str, seed: int) -> str:
-    """The same notes, sentences in another (seeded) order: a view of the context that keeps its facts.
-
-    Training on several orders keeps the policy from keying on where a fact sits in the notes instead of
-    on what the question asks (docs/LEARNING.md, "Seventh session"). One sentence or none: unchanged.
-    """
-    sentences = split_sentences(context)
-    if len(sentences) < 2:
-        return context
-    rng = random.Random(seed)
-    for _ in range(8):  # a different order when there is one
-        order = sentences[:]
-        rng.shuffle(order)
-        if order != sentences:
-            break
-    return " ".join(order)
 
 
 # Words a rename never touches: the language the question and the agent's turns are made of. Content

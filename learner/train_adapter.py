@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from agent.decision import METADATA_FILE
+from agent.decision import MAX_VIEWS, METADATA_FILE
 
 from .calibration import calibrate, split_for_calibration
 from .examples import Conversation, content_words, fold_clarification, notes_views, read_snapshot, tokenize_example, turn_examples
@@ -63,6 +63,8 @@ class TrainConfig:
                                            # the threshold earned, docs/LEARNING.md)
     max_needless_asks: float = 0.2         # the threshold may ask on at most this share of the held-out questions
                                            # where answering paid (the product's "<= 20% needless questions")
+    ask_views: int = 3                     # orders of the notes the ask decision pools P(ask) over (1: as given);
+                                           # each costs one prefill per decision (agent/decision.py)
     fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
                                            # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
@@ -81,6 +83,9 @@ class TrainConfig:
         if not 0.0 <= self.max_needless_asks <= 1.0:
             raise TrainingError(f"max_needless_asks (--max-needless-asks) is a share of questions, from 0 to 1, "
                                 f"not {self.max_needless_asks}.")
+        if not 1 <= self.ask_views <= MAX_VIEWS:
+            raise TrainingError(f"ask_views (--ask-views) is a number of orders of the notes, from 1 to {MAX_VIEWS}, "
+                                f"not {self.ask_views}.")
         if not 0.0 <= self.calibration_share <= 0.5:
             raise TrainingError(f"calibration_share (--calibration-share) is the share of the logged questions held "
                                 f"out to calibrate the ask decision, from 0 to 0.5, not {self.calibration_share}.")
@@ -222,7 +227,8 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
             metrics = train_preference(cfg, model, tokenizer, convs, tmp, report)
         model.save_pretrained(tmp)
         metrics["train_seconds"] = round(time.time() - started, 1)
-        calibration = calibrate(model, tokenizer, convs, held_out, logged, cfg.horizon, cfg.max_needless_asks)
+        calibration = calibrate(model, tokenizer, convs, held_out, logged, cfg.horizon, cfg.max_needless_asks,
+                                cfg.ask_views)
         metrics["ask_threshold"] = calibration["ask_threshold"]
         meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
                 "n_conversations": len(convs), "n_held_out": len(held_out), "metrics": metrics, **calibration}

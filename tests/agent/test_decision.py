@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from agent.decision import (
-    ask_odds, ask_start_words, ask_token_ids, decide, first_token_processor, may_ask, read_ask_threshold,
+    AskDecision, ask_odds, ask_probability, ask_start_words, ask_token_ids, decide, first_token_processor, log_odds,
+    may_ask, other_views, pooled, read_ask_decision,
 )
 from agent.engine import AdapterLoadError, GenerationParams
-from agent.policy import Message, build_prompt
+from agent.policy import Message, build_prompt, split_sentences
 
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0.0)
 NOTES = "Springfield, Illinois is the state capital. Springfield, Missouri is the third largest city in Missouri."
@@ -26,9 +27,15 @@ MUST_ANSWER = build_prompt(NOTES, [Message("user", "How big is Springfield?", "u
                                    Message("user", "Missouri.", "user")], horizon=1)
 
 
-def _with_threshold(template: Path, dest: Path, threshold) -> Path:
+THREE_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
+               "All orders ship from the Denver warehouse.")
+THREE_TURN = build_prompt(THREE_NOTES, [Message("user", "Hey! When does my package arrive?", "user")], horizon=1)
+
+
+def _with_threshold(template: Path, dest: Path, threshold, views: int | None = None) -> Path:
     shutil.copytree(template, dest)
-    (dest / "clarify_adapter.json").write_text(json.dumps({"method": "swift", "ask_threshold": threshold}))
+    meta = {"method": "swift", "ask_threshold": threshold} | ({"ask_views": views} if views else {})
+    (dest / "clarify_adapter.json").write_text(json.dumps(meta))
     return dest
 
 
@@ -51,15 +58,70 @@ def test_greedy_asks_above_the_threshold_and_sampling_flips_a_fair_coin_at_it():
 def test_a_broken_threshold_is_a_clear_adapter_error(tmp_path, content, message):
     (tmp_path / "clarify_adapter.json").write_text(content)
     with pytest.raises(AdapterLoadError, match=message):
-        read_ask_threshold(tmp_path)
+        read_ask_decision(tmp_path)
+
+
+@pytest.mark.parametrize("views", [0, 9, 2.5, True, "3"])
+def test_a_broken_number_of_views_is_a_clear_adapter_error(tmp_path, views):
+    (tmp_path / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": 0.2, "ask_views": views}))
+    with pytest.raises(AdapterLoadError, match="ask_views must be a whole number from 1 to 8"):
+        read_ask_decision(tmp_path)
+
+
+def test_the_decision_reads_its_views_and_defaults_to_one(tmp_path):
+    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25}')
+    assert read_ask_decision(tmp_path) == AskDecision(0.25, 1)
+    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25, "ask_views": 3}')
+    assert read_ask_decision(tmp_path) == AskDecision(0.25, 3)
+
+
+def test_other_views_reorder_only_the_notes():
+    views = other_views(THREE_TURN, 3)
+    assert len(views) == 2
+    system = THREE_TURN[0]["content"]
+    head = system[: system.index("Reference notes:")]
+    notes = system[len(head) + len("Reference notes:\n"):]
+    seen = {notes}
+    for view in views:
+        assert view[1:] == THREE_TURN[1:]                       # the conversation is unchanged
+        assert view[0]["content"].startswith(head + "Reference notes:\n")
+        other = view[0]["content"][len(head) + len("Reference notes:\n"):]
+        assert sorted(split_sentences(other)) == sorted(split_sentences(notes))  # the same facts
+        assert other not in seen                                 # each view is another order
+        seen.add(other)
+    assert other_views(THREE_TURN, 3) == views                   # fixed seeds: the same decision every time
+    assert other_views(THREE_TURN, 1) == []
+    assert len(other_views(FIRST_TURN, 5)) == 1                  # two sentences have one other order
+    assert other_views(build_prompt("One fact only.", [Message("user", "Q?", "user")], 1), 5) == []
+
+
+def test_views_are_pooled_by_their_mean_log_odds():
+    assert pooled([0.3]) == pytest.approx(0.3)
+    assert pooled([0.9, 0.1]) == pytest.approx(0.5)
+    assert log_odds(pooled([0.2, 0.5, 0.6])) == pytest.approx((log_odds(0.2) + log_odds(0.5) + log_odds(0.6)) / 3)
+
+
+def test_the_processor_pools_each_rows_other_views():
+    scores = torch.log(torch.tensor([[0.4, 0.3, 0.1, 0.2], [0.4, 0.3, 0.1, 0.2]]))   # P(ask) 0.2 on both rows
+    asked_for = []
+
+    def readings(rows):
+        asked_for.append(rows)
+        return {0: [0.01, 0.01]}   # row 0's other views say "answer"; row 1 has none
+
+    processor = first_token_processor([3], [0.1, 0.1], prompt_width=5, sampling=False, other_readings=readings)
+    processor(torch.zeros(2, 5, dtype=torch.long), scores.clone())
+    assert asked_for == [[0, 1]]
+    assert processor.decisions[0] == (pytest.approx(pooled([0.2, 0.01, 0.01])), False)
+    assert processor.decisions[1] == (pytest.approx(0.2), True)
 
 
 def test_no_metadata_or_no_threshold_means_the_plain_decision(tmp_path):
-    assert read_ask_threshold(tmp_path) is None
+    assert read_ask_decision(tmp_path) is None
     (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": null}')
-    assert read_ask_threshold(tmp_path) is None
+    assert read_ask_decision(tmp_path) is None
     (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25}')
-    assert read_ask_threshold(tmp_path) == 0.25
+    assert read_ask_decision(tmp_path) == AskDecision(0.25, 1)
 
 
 def test_the_processor_forces_or_forbids_the_ask_token_at_the_first_step_only():
@@ -90,7 +152,7 @@ def test_the_engine_applies_the_adapters_threshold_to_turns_that_may_ask(engine,
     for name, folder in (("dec-always", always), ("dec-never", never), ("dec-plain", plain)):
         engine.load_adapter(name, folder)
     try:
-        assert engine.ask_thresholds["dec-always"] == 1e-9 and engine.ask_thresholds["dec-plain"] is None
+        assert engine.ask_decisions["dec-always"].threshold == 1e-9 and engine.ask_decisions["dec-plain"] is None
         reference = [g.text for g in engine.generate_batch([FIRST_TURN, MUST_ANSWER], GREEDY, adapter="dec-plain")]
         assert not reference[0].startswith("Do")  # the untrained LoRA answers: the threshold must change that
 
@@ -122,3 +184,34 @@ def test_a_broken_threshold_refuses_the_adapter_and_serving_goes_on(engine, lora
         engine.load_adapter("dec-broken", broken)
     assert "dec-broken" not in engine.adapters
     assert engine.generate_batch([FIRST_TURN], GREEDY)[0].text
+
+
+def test_the_engine_decides_on_p_ask_pooled_over_the_notes_views(engine, lora_template, tmp_path):
+    """A threshold between the one-view and the three-view P(ask): the adapter that pools three views decides
+    by the pooled value (the learner's reading, ask_probability), in batches and streams alike."""
+    engine.load_adapter("dec-views-probe", lora_template)
+    try:
+        with engine._lock, torch.inference_mode(), engine._select("dec-views-probe"):
+            ids = ask_token_ids(engine.tokenizer)
+            question = THREE_TURN[1]["content"]
+            one, three = (ask_probability(engine.model, engine.tokenizer, THREE_NOTES, question, ids, 1, views)
+                          for views in (1, 3))
+    finally:
+        engine.unload_adapter("dec-views-probe")
+    assert abs(log_odds(one) - log_odds(three)) > 0.05, "the views must move P(ask) for this test to mean anything"
+    between = 1 / (1 + math.exp(-(log_odds(one) + log_odds(three)) / 2))
+    single = _with_threshold(lora_template, tmp_path / "single", between, 1)
+    pooled_views = _with_threshold(lora_template, tmp_path / "pooled", between, 3)
+    engine.load_adapter("dec-single", single)
+    engine.load_adapter("dec-pooled", pooled_views)
+    try:
+        replies = {name: engine.generate_batch([THREE_TURN, FIRST_TURN], GREEDY, adapter=name)[0].text
+                   for name in ("dec-single", "dec-pooled")}
+        asks = {name: text.startswith("Do") for name, text in replies.items()}
+        assert asks == {"dec-single": one > between, "dec-pooled": three > between}
+        assert asks["dec-single"] != asks["dec-pooled"]
+        streamed = "".join(engine.stream(THREE_TURN, GREEDY, adapter="dec-pooled")).strip()
+        assert streamed == replies["dec-pooled"]
+    finally:
+        engine.unload_adapter("dec-single")
+        engine.unload_adapter("dec-pooled")

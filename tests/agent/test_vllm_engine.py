@@ -9,6 +9,7 @@ costs one automatic restart. Skipped only when the vLLM environment
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.decision import ask_probability, ask_token_ids, log_odds
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
 from agent.policy import Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
@@ -53,6 +55,16 @@ def always_ask_adapter(probe_adapter, tmp_path_factory) -> Path:
     return dest
 
 
+ORDER_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
+               "All orders ship from the Denver warehouse.")
+ORDER_QUESTION = "Hey! When does my package arrive?"
+POOLED = [build_prompt(ORDER_NOTES, [Message("user", ORDER_QUESTION, "user")], horizon=1)]
+@pytest.fixture(scope="module")
+def pooled_adapters(tmp_path_factory) -> Path:
+    """Where the reference writes the probe adapter calibrated on one view and on three (views-1, views-3)."""
+    return tmp_path_factory.mktemp("pooled")
+
+
 DECIDED = [build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user")], horizon=1),
            build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user"),
                                 Message("assistant", "Do you mean the planet or the element?", "ask"),
@@ -60,8 +72,10 @@ DECIDED = [build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user"
 
 
 @pytest.fixture(scope="module")
-def reference(model_path, probe_adapter, always_ask_adapter) -> dict:
+def reference(model_path, probe_adapter, always_ask_adapter, pooled_adapters) -> dict:
     """Greedy transformers (+PEFT) outputs in fp32, computed before the server starts (and then freed)."""
+    import torch
+
     from agent.transformers_engine import TransformersEngine
 
     ref = TransformersEngine(model_path, threads=1, dtype="float32")
@@ -75,6 +89,19 @@ def reference(model_path, probe_adapter, always_ask_adapter) -> dict:
         ref.load_adapter("always-ask", always_ask_adapter)
         out["decided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="always-ask")]
         out["undecided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="probe")]
+        # A threshold between the probe's one-view and three-view P(ask): which side wins depends on the views.
+        with ref._lock, torch.inference_mode(), ref._select("probe"):
+            one, three = (ask_probability(ref.model, ref.tokenizer, ORDER_NOTES, ORDER_QUESTION,
+                                          ask_token_ids(ref.tokenizer), 1, views) for views in (1, 3))
+        assert abs(log_odds(one) - log_odds(three)) > 0.1, "the views must move P(ask) for the test to mean anything"
+        between = 1 / (1 + math.exp(-(log_odds(one) + log_odds(three)) / 2))
+        for views in (1, 3):
+            folder = pooled_adapters / f"views-{views}"
+            shutil.copytree(probe_adapter, folder)
+            (folder / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": between, "ask_views": views}))
+            ref.load_adapter(f"views-{views}", folder)
+            out[f"views-{views}"] = [g.text for g in ref.generate_batch(POOLED, GREEDY, adapter=f"views-{views}")]
+        out["asks"] = {1: one > between, 3: three > between}
     finally:
         ref.close()
         del ref
@@ -144,6 +171,23 @@ def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_as
         assert "".join(vllm.stream(DECIDED[0], GREEDY, adapter="always-ask")).strip() == reference["decided"][0]
     finally:
         vllm.unload_adapter("always-ask")
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_the_decision_pools_the_notes_views_as_the_transformers_engine_does(vllm, reference, pooled_adapters):
+    """A threshold between the one-view and the three-view P(ask): vLLM's extra requests per view land on the
+    same side of it as the transformers engine's pooled forward pass."""
+    assert reference["asks"][1] != reference["asks"][3]
+    assert reference["views-1"][0].startswith("Do") == reference["asks"][1]
+    assert reference["views-3"][0].startswith("Do") == reference["asks"][3]
+    for views in (1, 3):
+        vllm.load_adapter(f"views-{views}", pooled_adapters / f"views-{views}")
+        try:
+            assert [g.text for g in vllm.generate_batch(POOLED, GREEDY, adapter=f"views-{views}")] == \
+                reference[f"views-{views}"]
+        finally:
+            vllm.unload_adapter(f"views-{views}")
 
 
 @pytest.mark.slow

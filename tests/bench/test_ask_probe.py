@@ -38,3 +38,7 @@ def test_the_probe_of_the_bundled_model_prints_its_measures(capsys, model_path):
     measures = re.search(r"AUC within a domain \(item id prefix\): (\S+) .* clear ones: ([01]\.\d\d)", out)
     assert measures, out
     assert 0.0 <= float(measures.group(2)) <= 1.0
+    assert "P(ask) pooled over 1 order(s) of the notes" in out
+
+    assert main(["--limit", "2", "--threads", "1", "--views", "3"]) == 0
+    assert "P(ask) pooled over 3 order(s) of the notes" in capsys.readouterr().out

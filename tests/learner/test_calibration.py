@@ -163,10 +163,15 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
     assert meta["method"] == "swift"  # the rest of the metadata is kept
     assert meta["calibration"]["questions"] == "renamed copies of the trained questions"
     assert meta["calibration"]["n_questions"] == 12 and meta["calibration"]["answering_paid"] == 0
-    assert f"ask threshold: {meta['ask_threshold']}" in result.output
+    assert f"ask threshold: {meta['ask_threshold']} on P(ask) pooled over 3 orders of the notes" in result.output
+    assert meta["ask_views"] == 3  # the default: the engines pool the same views the threshold was set on
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
+    one_view = run("adapters", "calibrate", "lora-a", "--ask-views", "1", "--model", str(model_path))
+    assert one_view.exit_code == 0 and "pooled" not in one_view.output
+    assert json.loads((folder / "clarify_adapter.json").read_text())["ask_views"] == 1
     for args, message in ((("adapters", "calibrate", "nope"), "nope"),
-                          (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1")):
+                          (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1"),
+                          (("adapters", "calibrate", "lora-a", "--ask-views", "9"), "from 1 to 8")):
         refused = run(*args, "--model", str(model_path))
         assert refused.exit_code == 2 and message in refused.output
 

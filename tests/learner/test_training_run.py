@@ -35,6 +35,7 @@ def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, lo
 def test_a_run_holds_questions_out_and_calibrates_the_ask_threshold_on_them(settings, store, log_georgia, engine):
     import json
 
+    from agent.decision import AskDecision
     from learner.calibration import THRESHOLD_RANGE
 
     log_georgia(48)  # 24 questions, each logged once asking (reward 0.9) and once guessing (0)
@@ -50,7 +51,8 @@ def test_a_run_holds_questions_out_and_calibrates_the_ask_threshold_on_them(sett
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
     engine.load_adapter(outcome.adapter_id, outcome.path)
     try:
-        assert engine.ask_thresholds[outcome.adapter_id] == meta["ask_threshold"]
+        assert meta["ask_views"] == 3  # the default: P(ask) pooled over three orders of the notes
+        assert engine.ask_decisions[outcome.adapter_id] == AskDecision(meta["ask_threshold"], 3)
     finally:
         engine.unload_adapter(outcome.adapter_id)
 
@@ -139,6 +141,7 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"notes_views": 0}, r"notes_views \(--notes-views\) must be 1 or more.*not 0"),
     ({"rename_fraction": 1.5}, r"rename_fraction \(--rename-words\) is a share of the notes' words, from 0 to 1.*not 1.5"),
     ({"calibration_share": 0.9}, r"calibration_share \(--calibration-share\) is the share .* from 0 to 0.5, not 0.9"),
+    ({"ask_views": 0}, r"ask_views \(--ask-views\) is a number of orders of the notes, from 1 to 8, not 0"),
 ])
 def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
         settings, store, log_georgia, overrides, message):
