@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
 from agent.decision import ask_probability, ask_token_ids, opening_ids, read_ask_decision  # noqa: E402
+from learner.calibration import auc  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 
 
@@ -43,12 +44,6 @@ def first_turn_ids(tokenizer, item):
 
 def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1) -> float:
     return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views)
-
-
-def auc(positives: list[float], negatives: list[float]) -> float:
-    """Discrimination regardless of calibration: 1.0 = every ambiguous item above every clear one, 0.5 = chance."""
-    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
-    return sum(pairs) / len(pairs) if pairs else float("nan")
 
 
 def ask_rate_at_budget(positives: list[float], negatives: list[float], budget: float = 0.2) -> float:

@@ -97,6 +97,22 @@ def _needless(problem: DecisionProblem) -> bool:
     return problem.ask_value < problem.answer_value
 
 
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """Discrimination regardless of calibration: 1.0 = every positive above every negative, 0.5 = chance."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    return sum(pairs) / len(pairs) if pairs else float("nan")
+
+
+def ranking_auc(problems: list[DecisionProblem]) -> float | None:
+    """How well P(ask) ranks the questions where asking paid in the logs above those where answering paid
+    (ties in value count for neither). A threshold can only move along this ranking: two training seeds of
+    the same recipe ended at very different rankings (docs/RESULTS.md, fifteenth session), and this is the
+    training-data-only reading of it that the calibration records. None without both kinds."""
+    paid = [p.p_ask for p in problems if p.ask_value > p.answer_value]
+    needless = [p.p_ask for p in problems if _needless(p)]
+    return round(auc(paid, needless), 4) if paid and needless else None
+
+
 def _best_cut(problems: list[DecisionProblem], max_needless: float) -> float:
     """The log-odds cut on P(ask) that earns the most logged reward on `problems`, among the cuts that ask on
     at most `max_needless` of the problems where answering paid.
@@ -224,6 +240,7 @@ def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conv
     return {"ask_threshold": None if threshold is None else round(threshold, 4), "ask_views": views,
             "calibration": {"questions": source, "n_questions": len(problems),
                             "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
+                            "ranking_auc": ranking_auc(problems),
                             "at_threshold": summary(threshold), "at_0.5": summary(0.5)}}
 
 

@@ -225,7 +225,9 @@ def describe_calibration(result: dict) -> str:
             f"{f' on P(ask) pooled over {views} orders of the notes' if views > 1 else ''}. "
             f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
             f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
-            f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}.")
+            f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}."
+            + (f" Ranking AUC (asking paid above answering paid): {stats['ranking_auc']}."
+               if stats.get("ranking_auc") is not None else ""))
 
 
 @adapters_app.command("activate")

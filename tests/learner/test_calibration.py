@@ -12,7 +12,7 @@ import pytest
 from agent.policy import Message
 from learner.calibration import (
     CALIBRATION_COPIES, MIN_CONTEXTS_TO_HOLD_OUT, MIN_HELD_OUT, CalibrationError, DecisionProblem, action_values, calibrate_folder,
-    calibration_questions, choose_threshold, holdout_key, split_for_calibration,
+    calibration_questions, choose_threshold, holdout_key, ranking_auc, split_for_calibration,
 )
 from learner.examples import Conversation
 
@@ -79,6 +79,14 @@ def test_ties_keep_the_greedy_decision():
     pairs = [(p, 0.5, 0.5) for p in (0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.02, 0.01)]
     threshold = choose_threshold(_problems(pairs))
     assert 0.2 < threshold < 0.7
+
+
+def test_ranking_auc_counts_pairs_of_paid_and_needless_questions_and_ignores_ties_in_value():
+    # asking paid at P 0.6 and 0.2; answering paid at 0.4 and 0.1; a tie in value at 0.9 counts for neither.
+    pairs = [(0.6, 0.9, 0.3), (0.2, 0.9, 0.3), (0.4, 0.3, 0.9), (0.1, 0.3, 0.9), (0.9, 0.5, 0.5)]
+    assert ranking_auc(_problems(pairs)) == 0.75  # 3 of the 4 (paid, needless) pairs in order
+    assert ranking_auc(_problems([(p, a, 1 - a) for p, a in ((0.1, 0.9), (0.2, 0.1))])) == 0.0
+    assert ranking_auc(_problems([(0.5, 0.9, 0.1)] * 3)) is None  # no question where answering paid
 
 
 def test_too_few_held_out_questions_give_no_threshold():
@@ -163,6 +171,7 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
     assert meta["method"] == "swift"  # the rest of the metadata is kept
     assert meta["calibration"]["questions"] == "renamed copies of the trained questions"
     assert meta["calibration"]["n_questions"] == 12 and meta["calibration"]["answering_paid"] == 0
+    assert meta["calibration"]["ranking_auc"] is None  # asking paid on every question: nothing to rank against
     assert f"ask threshold: {meta['ask_threshold']} on P(ask) pooled over 3 orders of the notes" in result.output
     assert meta["ask_views"] == 3  # the default: the engines pool the same views the threshold was set on
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
@@ -185,3 +194,14 @@ def test_calibration_reads_at_most_a_fixed_sample_of_questions(monkeypatch):
     _, held = calibration_questions(logged, logged[:60])
     assert len(copies) == 10 and len(held) == 10
     assert set(copies) == set(calibration_questions(list(reversed(logged)), [])[1])  # the same sample each time
+
+
+def test_the_calibration_summary_shows_the_ranking_when_there_is_one():
+    from learner.commands import describe_calibration
+
+    at = {"asked": 5, "needless": 1, "logged_value": 0.7}
+    stats = {"questions": "renamed copies of the trained questions", "n_questions": 10, "answering_paid": 4,
+             "at_threshold": at, "at_0.5": at, "ranking_auc": 0.8125}
+    result = {"ask_threshold": 0.1, "ask_views": 3, "calibration": stats}
+    assert "Ranking AUC (asking paid above answering paid): 0.8125." in describe_calibration(result)
+    assert "Ranking AUC" not in describe_calibration({**result, "calibration": {**stats, "ranking_auc": None}})
