@@ -638,11 +638,12 @@ class VllmEngine:
             with self._reload_lock:  # requests that failed together (a decision's views) reload it once
                 with self._lock:
                     current = self._adapters.get(adapter)
-                    if current is not None and current.served_name == before.served_name:
-                        del self._adapters[adapter]  # (else another request has loaded it again already)
+                    stale = current is not None and current.served_name == before.served_name
+                    if stale:  # (else another request has loaded it again already)
+                        del self._adapters[adapter]
                 if current is None:
                     raise
-                if adapter not in self._adapters:
+                if stale:
                     self.load_adapter(adapter, current.path)
             kwargs = dict(kwargs, model=self.served_name(adapter))
             return self._client.chat.completions.create(**kwargs)

@@ -39,6 +39,7 @@ from agent.decision import METADATA_FILE  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
 from agent.items import DEV_ITEMS, load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
+from bench.serving import open_engine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.random_adapter import random_lora_adapter  # noqa: E402
@@ -104,18 +105,6 @@ def measure(engine, folders: dict[str, Path], ps, rounds: int, log) -> dict[str,
             times[name] += [first_text_seconds(engine, p, adapter) for p in ps]
             log(f"  {engine.name:12s} round {r} {name:28s} median {statistics.median(times[name]):.3f} s")
     return times
-
-
-def open_engine(name: str, model_path: Path, args, tmp: Path, log):
-    if name == "transformers":
-        from agent.transformers_engine import TransformersEngine
-
-        return TransformersEngine(model_path, threads=args.threads, dtype=args.dtype)
-    from agent.vllm_engine import VllmEngine
-
-    if args.vllm_url:
-        return VllmEngine(url=args.vllm_url, progress=log)
-    return VllmEngine(model_path, dtype=args.dtype, progress=log, log_path=tmp / "vllm-server.log")
 
 
 def table(results: dict[str, dict[str, list[float]]]) -> str:
