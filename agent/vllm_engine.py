@@ -116,6 +116,11 @@ class _Adapter:
     ask_decision: AskDecision | None = None   # the calibrated ask decision (agent/decision.py)
 
 
+def _new_served_name(adapter_id: str) -> str:
+    """A fresh name for the server: a new version of an id never reuses the old one's name."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', adapter_id)[:64]}-v{uuid.uuid4().hex[:8]}"
+
+
 class VllmEngine:
     """The Engine interface over a vLLM OpenAI server (see the module docstring)."""
 
@@ -477,7 +482,7 @@ class VllmEngine:
                     self._adapters[adapter_id] = replace(current, ask_decision=decision)
                 return
             self._ensure_server()
-            served = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', adapter_id)[:64]}-v{uuid.uuid4().hex[:8]}"
+            served = _new_served_name(adapter_id)
             self._post_load(adapter_id, served, path)
             self._adapters[adapter_id] = _Adapter(path, served, decision)
             if current is not None:  # a new version of the id: retire the old name
@@ -626,27 +631,33 @@ class VllmEngine:
         return self._token_ids[text]
 
     def _create(self, kwargs: dict, adapter: str | None):
-        """One chat completion; if a remote server forgot the adapter (it restarted), load it again once."""
+        """One chat completion; if a remote server forgot the adapter (it restarted), load it again once.
+
+        The entry stays in place while it is reloaded (requests built meanwhile still find it), and only a
+        request whose name is still the current one reloads: requests that failed together reload it once."""
         import openai
 
-        before = self._adapters.get(adapter) if adapter is not None else None
         try:
             return self._client.chat.completions.create(**kwargs)
         except openai.NotFoundError:
-            if before is None or not self.remote:
+            if adapter is None or not self.remote:
                 raise
-            with self._reload_lock:  # requests that failed together (a decision's views) reload it once
+            with self._reload_lock:
                 with self._lock:
                     current = self._adapters.get(adapter)
-                    stale = current is not None and current.served_name == before.served_name
-                    if stale:  # (else another request has loaded it again already)
-                        del self._adapters[adapter]
                 if current is None:
                     raise
-                if stale:
-                    self.load_adapter(adapter, current.path)
-            kwargs = dict(kwargs, model=self.served_name(adapter))
-            return self._client.chat.completions.create(**kwargs)
+                if current.served_name == kwargs.get("model"):  # (else another request reloaded it already)
+                    self._load_again(adapter, current)
+            return self._client.chat.completions.create(**dict(kwargs, model=self.served_name(adapter)))
+
+    def _load_again(self, adapter_id: str, current: _Adapter) -> None:
+        """Load a forgotten adapter under a new name and swap the entry to it in one step."""
+        served = _new_served_name(adapter_id)
+        self._post_load(adapter_id, served, current.path)
+        with self._lock:
+            if self._adapters.get(adapter_id) is current:
+                self._adapters[adapter_id] = replace(current, served_name=served)
 
     def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
         self._ensure_server()

@@ -210,6 +210,68 @@ def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(
         remote.close()
 
 
+class _ForgetfulServer:
+    """A fake OpenAI client over a server that restarted: it knows only names loaded since, and loads slowly."""
+
+    def __init__(self):
+        import threading
+
+        self.known: set[str] = set()
+        self.loads: list[str] = []
+        self.reloading = threading.Event()
+        self.chat = self
+        self.completions = self
+
+    def create(self, model: str, **_):
+        import httpx
+        import openai
+
+        if model not in self.known:
+            response = httpx.Response(404, request=httpx.Request("POST", "http://remote/v1/chat/completions"))
+            raise openai.NotFoundError(f"The model `{model}` does not exist.", response=response, body=None)
+        return model
+
+    def load(self, adapter_id, served, path):
+        self.reloading.set()
+        time.sleep(0.3)  # requests built meanwhile must still find the adapter
+        self.loads.append(served)
+        self.known.add(served)
+
+    def close(self):
+        pass
+
+
+def test_requests_that_fail_together_on_a_forgetful_server_reload_the_adapter_once(monkeypatch, tmp_path):
+    """The race CI met: a request built while another one reloads the adapter must neither find it missing
+    nor load it a second time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.vllm_engine import _Adapter
+
+    monkeypatch.setattr(VllmEngine, "_connect", lambda self: None)
+    server = _ForgetfulServer()
+    engine = VllmEngine(url="http://remote:8000/v1")
+    engine._client, engine._post_load = server, server.load
+    engine._adapters["views-3"] = _Adapter(tmp_path, "views-3-vold")
+    try:
+        def request() -> str:
+            return engine._create({"model": engine.served_name("views-3")}, "views-3")
+
+        with ThreadPoolExecutor(4) as pool:
+            together = [pool.submit(request) for _ in range(3)]
+            assert server.reloading.wait(10)
+            during = pool.submit(request)  # built while the reload is under way
+            served = {future.result() for future in together + [during]}
+        assert served == set(server.loads) and len(server.loads) == 1
+        assert engine.served_name("views-3") == server.loads[0] != "views-3-vold"
+        import openai
+
+        with pytest.raises(openai.NotFoundError):  # an adapter it never had: nothing to reload
+            engine._create({"model": "ghost-v1"}, "ghost")
+    finally:
+        engine.close()
+
+
 @pytest.mark.slow
 @needs_vllm
 def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_path, model_path):
