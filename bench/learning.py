@@ -33,7 +33,7 @@ from agent.transformers_engine import TransformersEngine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.average import average_registered  # noqa: E402
-from learner.jobs import run_training  # noqa: E402
+from learner.seed_search import MAX_SEEDS, run_seed_search  # noqa: E402
 from logs_db.snapshot import SnapshotFilter  # noqa: E402
 from logs_db.store import LogStore  # noqa: E402
 
@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    help="refine each adapter this many times (the k-th continuation of an adapter trains with "
                         "seed --seed + k) and also evaluate the average of the refinements, as `clarify adapters "
                         "average` makes it")
+    p.add_argument("--train-seeds", type=int, default=1,
+                   help="train each method's first run with this many seeds and keep the one whose ask decision "
+                        "ranks the training questions best, as `clarify train --seeds K` does (training data only)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -83,7 +86,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
-    plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds)
+    plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
+                          args.train_seeds)
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -137,10 +141,15 @@ def main(argv=None) -> int:
             path = Path(store.get_adapter(adapter_id).path)
             spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
-            outcome = run_training(settings, store, method=step["method"], overrides=step["overrides"],
-                                   filters=SnapshotFilter(source="simulated"),
-                                   on_progress=training_progress(step["name"]),
-                                   parent_id=trained[step["after"]].adapter_id if step["after"] else None)
+            search = run_seed_search(settings, store, step["seeds"], method=step["method"],
+                                     overrides=step["overrides"], filters=SnapshotFilter(source="simulated"),
+                                     on_progress=training_progress(step["name"]),
+                                     parent_id=trained[step["after"]].adapter_id if step["after"] else None)
+            if step["seeds"] > 1:
+                print(step["name"], "seeds:", json.dumps([
+                    {"seed": r.seed, "adapter": r.outcome.adapter_id, "ranking_auc": r.ranking_auc,
+                     "logged_value": r.logged_value, "kept": r is search.chosen} for r in search.results]), flush=True)
+            outcome = search.chosen.outcome
             trained[step["name"]], adapter_id, path = outcome, outcome.adapter_id, outcome.path
             spent[step["name"]] = spent.get(step["after"], 0.0)  # a refined row counts both runs
         spent[step["name"]] += time.time() - t
@@ -154,7 +163,7 @@ def main(argv=None) -> int:
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
-                   refine_seeds: int = 1) -> list[dict]:
+                   refine_seeds: int = 1, train_seeds: int = 1) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
 
@@ -163,22 +172,25 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     """
     if refine_seeds < 1:
         raise SystemExit(f"--refine-seeds must be 1 or more, not {refine_seeds}")
+    if not 1 <= train_seeds <= MAX_SEEDS:
+        raise SystemExit(f"--train-seeds must be 1 to {MAX_SEEDS}, not {train_seeds}")
     if refine_seeds > 1 and refine_epochs <= 0:
         raise SystemExit("--refine-seeds needs --refine-epochs (the refinements it averages)")
     plan = []
     for method in [m.strip() for m in methods.split(",") if m.strip()]:
-        plan.append({"name": method, "method": method, "overrides": dict(overrides), "after": None,
-                     "averages": []})
+        first = method if train_seeds == 1 else f"{method} (best of {train_seeds} seeds by ranking AUC)"
+        plan.append({"name": first, "method": method, "overrides": dict(overrides), "after": None,
+                     "averages": [], "seeds": train_seeds})
         if refine_epochs <= 0:
             continue
         refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}"
         names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
         for name in names:  # run_training gives the k-th continuation of an adapter seed + k
-            plan.append({"name": name, "method": method, "after": method, "averages": [],
+            plan.append({"name": name, "method": method, "after": first, "averages": [], "seeds": 1,
                          "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
         if refine_seeds > 1:
             plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
-                         "after": method, "averages": names})
+                         "after": first, "averages": names, "seeds": 1})
     return plan
 
 

@@ -47,6 +47,10 @@ def train_command(
              "clarification folded in (hindsight relabeling).")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(
+        min=1, max=8, help="Train this many seeds (the settings' seed, +1, ...) and keep the one whose ask decision "
+                           "ranks the training questions best (its calibration's ranking AUC); each is a full run. "
+                           "All stay registered as candidates. Default: CLARIFY_TRAIN_SEEDS, else 1.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
     gate: Annotated[bool, typer.Option(help="Run the promotion gate: evaluate on the first gate_items dev items "
                                             "against the active adapter, promote when it passes.")] = False,
@@ -60,9 +64,12 @@ def train_command(
 
     from logs_db.snapshot import SnapshotFilter
 
-    from .jobs import TrainingFailed, run_training
+    from .jobs import TrainingFailed
+    from .seed_search import run_seed_search
 
-    settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine)  # engine: --gate only
+    settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine,  # engine: --gate only
+                             train_seeds=seeds)
+    seeds = settings.train_seeds
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
@@ -76,7 +83,10 @@ def train_command(
             task = bar.add_task(f"training {method}", total=None, loss="-")
 
             def on_progress(event: dict) -> None:
-                if event.get("event") == "snapshot":
+                if event.get("event") == "seed" and seeds > 1:
+                    bar.update(task, description=f"training {method}, seed {event['index'] + 1} of {seeds}",
+                               completed=0, total=None, loss="-")
+                elif event.get("event") == "snapshot":
                     bar.console.print(f"snapshot: {event['n_conversations']} rated conversations")
                     if event.get("run_id"):
                         store.set_training_run_trigger(event["run_id"], "cli")
@@ -86,11 +96,16 @@ def train_command(
                                loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
 
             try:
-                outcome = run_training(settings, store, method=method, overrides=overrides, on_progress=on_progress,
-                                       filters=SnapshotFilter(source=source, since=since, until=until),
-                                       parent_id=from_adapter)
+                search = run_seed_search(settings, store, seeds, method=method, overrides=overrides,
+                                         on_progress=on_progress, parent_id=from_adapter,
+                                         filters=SnapshotFilter(source=source, since=since, until=until))
             except TrainingFailed as exc:
                 fail(str(exc))
+        outcome = search.chosen.outcome
+        if seeds > 1:
+            for r in search.results:
+                typer.echo(f"seed {r.seed}: {r.outcome.adapter_id}, ranking AUC {r.ranking_auc}, "
+                           f"logged value {r.logged_value}" + ("  <- kept" if r is search.chosen else ""))
         if activate:
             store.activate_adapter(outcome.adapter_id, kind="cli")
         typer.echo(f"adapter {outcome.adapter_id} registered ({'active' if activate else 'candidate'}): {outcome.path}")

@@ -1,6 +1,7 @@
 """One background job at a time (a training run, then its promotion gate; or a gate alone), shared by all sessions.
 
-The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training``
+The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training`` (once per
+training seed, ``settings.train_seeds``, keeping the best: ``learner.seed_search``)
 snapshots the rated conversations to Parquet and trains in a child process, then
 ``learner.promotion.run_gate`` evaluates the new candidate on the serving engine.
 Browser sessions only read the job's state (``status()``, polled by a gr.Timer), so a
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from clarify.settings import Settings
-from learner.jobs import TrainingFailed, run_training
+from learner.jobs import TrainingFailed
 from learner.promotion import GateCancelled, PromotionError, run_gate
+from learner.seed_search import train_best_seed
 from learner.train_adapter import METHODS
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
@@ -80,7 +82,7 @@ class TrainingManager:
     """Starts, tracks and cancels the one background job of this server."""
 
     def __init__(self, settings: Settings, store: LogStore, engine=None, *,
-                 train_fn: Callable = run_training, gate_fn: Callable = run_gate):
+                 train_fn: Callable = train_best_seed, gate_fn: Callable = run_gate):
         self.settings = settings
         self.store = store
         self.engine = engine                  # the serving engine (the gate evaluates on it); None = no gate
@@ -204,6 +206,14 @@ class TrainingManager:
             self._log(job, f"trainer done: {event.get('metrics')}")
         elif kind == "error":
             self._log(job, f"trainer: {event.get('message')}")
+        elif kind == "seed" and (event.get("seeds") or 1) > 1:
+            self._update(job, step=0, max_steps=None)
+            self._log(job, f"seed {event.get('index', 0) + 1} of {event.get('seeds')}")
+        elif kind == "seed_result":
+            self._log(job, f"seed {event.get('seed')}: adapter {event.get('adapter_id')}, "
+                           f"ranking AUC {event.get('ranking_auc')}")
+        elif kind == "seed_kept":
+            self._log(job, f"kept seed {event.get('seed')} (the best ranking AUC): {event.get('adapter_id')}")
 
     def _finish(self, job: JobStatus, status: str, error: str | None = None) -> None:
         with self._lock:

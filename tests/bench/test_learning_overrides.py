@@ -86,9 +86,19 @@ def test_refine_seeds_refine_the_same_adapter_again_then_average_the_refinements
     assert all(p["overrides"] == {"epochs": 2.0, "learning_rate": 2e-4} for p in plan[1:4])
 
 
+def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept_one():
+    plan = plan_trainings("swift", {}, 2.0, 2e-4, refine_seeds=2, train_seeds=3)
+    first, refined = "swift (best of 3 seeds by ranking AUC)", "swift + 2 epochs at lr 0.0002"
+    assert [(p["name"], p["after"], p["seeds"]) for p in plan] == [
+        (first, None, 3), (refined, first, 1), (f"{refined}, seed +1", first, 1),
+        (f"{refined}, average of 2 seeds", first, 1)]
+
+
 @pytest.mark.parametrize("argv, message", [(["--refine-seeds", "0"], "must be 1 or more"),
-                                           (["--refine-seeds", "2"], "needs --refine-epochs")])
-def test_bad_refine_seeds_are_refused_before_any_work(argv, message, tmp_path):
+                                           (["--refine-seeds", "2"], "needs --refine-epochs"),
+                                           (["--train-seeds", "0"], "must be 1 to 8"),
+                                           (["--train-seeds", "9"], "must be 1 to 8")])
+def test_bad_seed_counts_are_refused_before_any_work(argv, message, tmp_path):
     from learning import main
 
     with pytest.raises(SystemExit, match=message):
