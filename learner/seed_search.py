@@ -1,11 +1,12 @@
 """Train several seeds and keep the one whose ask decision ranks the training questions best.
 
 Why: on the same logs, Swift runs that differ only in their seed learn ask decisions of very different
-quality (docs/RESULTS.md: dev ambiguous ask rates from 41% to 64% for first runs), and averaging two seeds'
+quality (docs/RESULTS.md: dev ambiguous ask rates from 44% to 65% for first runs), and averaging two seeds'
 runs does not rescue the worse one. Each run's calibration already measures, on renamed copies of the
 training questions, how well P(ask) puts the questions where asking paid in the logs above those where
-answering paid (`calibration.ranking_auc`); that ordered the seeds as their dev results did. So the choice
-uses the training data alone, never the dev items.
+answering paid (`calibration.ranking_auc`). Of three seeds it singled out the weak one, though not the
+better of the two good ones (seventeenth session): a guard against a bad draw. The choice uses the
+training data alone, never the dev items.
 
 Every run stays registered (a candidate, with its own seed in its hyper-parameters), so the choice can be
 inspected and overruled with `clarify adapters activate`.
