@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EngineName = Literal["auto", "transformers", "vllm"]
+MAX_TRAIN_SEEDS = 8  # training runs one `clarify train --seeds K` may choose from (each is a full run)
 
 
 class Settings(BaseSettings):
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
     seed: int = 0
     refine_epochs: float = Field(2.0, gt=0.0, description="Epochs of a refine run (Training tab: continue the active adapter); 2 at half the learning rate gave the best dev result (docs/RESULTS.md).")
     refine_learning_rate: float = Field(2e-4, gt=0.0, description="Learning rate of a refine run.")
-    train_seeds: int = Field(1, ge=1, le=8, description="Training runs (seeds seed, seed+1, ...) per `clarify train`, UI or scheduled run; the one whose ask decision ranks the training questions best is kept (learner/seed_search.py). Each is a full run.")
+    train_seeds: int = Field(1, ge=1, le=MAX_TRAIN_SEEDS, description="Training runs (seeds seed, seed+1, ...) per `clarify train`, UI or scheduled run; the one whose ask decision ranks the training questions best is kept (learner/seed_search.py). Each is a full run.")
     train_max_steps: int | None = Field(None, ge=1, description="Cap on steps of runs started from the UI or the scheduler (smoke runs, tests); None = full run. The Training tab can change it per run.")
 
     # Scheduler: the serving process starts a training run by itself (both triggers off by default)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_store
+from clarify.settings import MAX_TRAIN_SEEDS
 
 MaxNeedlessAsks = Annotated[Optional[float], typer.Option(
     help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
@@ -48,7 +49,7 @@ def train_command(
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
     seeds: Annotated[Optional[int], typer.Option(
-        min=1, max=8, help="Train this many seeds (the settings' seed, +1, ...) and keep the one whose ask decision "
+        min=1, max=MAX_TRAIN_SEEDS, help="Train this many seeds (the settings' seed, +1, ...) and keep the one whose ask decision "
                            "ranks the training questions best (its calibration's ranking AUC); each is a full run. "
                            "All stay registered as candidates. Default: CLARIFY_TRAIN_SEEDS, else 1.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,

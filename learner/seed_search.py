@@ -18,13 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
+from clarify.settings import MAX_TRAIN_SEEDS as MAX_SEEDS
 from clarify.settings import Settings
 from logs_db.store import LogStore
 
 from .jobs import TrainingFailed, TrainOutcome, run_training
 from .train_adapter import METADATA_FILE
-
-MAX_SEEDS = 8
 
 
 @dataclass
@@ -41,10 +40,12 @@ class SeedSearch:
     chosen: SeedResult
 
 
-def read_scores(outcome: TrainOutcome) -> tuple[float | None, float | None]:
-    """(ranking AUC, logged value at the threshold) from the adapter's metadata."""
-    calibration = json.loads((outcome.path / METADATA_FILE).read_text()).get("calibration") or {}
-    return calibration.get("ranking_auc"), (calibration.get("at_threshold") or {}).get("logged_value")
+def read_result(outcome: TrainOutcome) -> SeedResult:
+    """The run's seed and its calibration scores, from the metadata file beside its weights."""
+    meta = json.loads((outcome.path / METADATA_FILE).read_text())
+    calibration = meta.get("calibration") or {}
+    return SeedResult(int(meta["config"]["seed"]), outcome, calibration.get("ranking_auc"),
+                      (calibration.get("at_threshold") or {}).get("logged_value"))
 
 
 def choose(results: list[SeedResult]) -> SeedResult:
@@ -81,19 +82,18 @@ def run_seed_search(
             raise TrainingFailed(f"Cancelled after {i} of {seeds} seeds; their adapters stay registered.")
         run_settings = settings if parent_id is not None else settings.with_overrides(seed=settings.seed + i)
         on_progress({"event": "seed", "index": i, "seeds": seeds})
-        outcome = run_training(run_settings, store, parent_id=parent_id, on_progress=on_progress, **training)
-        config = store.get_adapter(outcome.adapter_id).hyperparams
-        results.append(SeedResult(int(config["seed"]), outcome, *read_scores(outcome)))
+        results.append(read_result(run_training(run_settings, store, parent_id=parent_id,
+                                                on_progress=on_progress, **training)))
         if seeds > 1:
-            on_progress({"event": "seed_result", "seed": results[-1].seed, "adapter_id": outcome.adapter_id,
-                         "ranking_auc": results[-1].ranking_auc, "logged_value": results[-1].logged_value})
-    return SeedSearch(results, choose(results))
+            r = results[-1]
+            on_progress({"event": "seed_result", "seed": r.seed, "adapter_id": r.outcome.adapter_id,
+                         "ranking_auc": r.ranking_auc, "logged_value": r.logged_value})
+    chosen = choose(results)
+    if seeds > 1:
+        on_progress({"event": "seed_kept", "seed": chosen.seed, "adapter_id": chosen.outcome.adapter_id})
+    return SeedSearch(results, chosen)
 
 
 def train_best_seed(settings: Settings, store: LogStore, **training) -> TrainOutcome:
     """`run_training`'s signature, with `settings.train_seeds` runs behind it: what the UI and scheduler call."""
-    search = run_seed_search(settings, store, settings.train_seeds, **training)
-    if settings.train_seeds > 1:
-        (training.get("on_progress") or (lambda _: None))(
-            {"event": "seed_kept", "seed": search.chosen.seed, "adapter_id": search.chosen.outcome.adapter_id})
-    return search.chosen.outcome
+    return run_seed_search(settings, store, settings.train_seeds, **training).chosen.outcome

@@ -39,7 +39,8 @@ class _FakeRuns:
         folder = Path(settings.data_dir) / f"a{len(self.seeds)}"
         folder.mkdir(parents=True)
         (folder / "clarify_adapter.json").write_text(json.dumps(
-            {"calibration": {"ranking_auc": self.aucs[seed], "at_threshold": {"logged_value": 0.5}}}))
+            {"config": {"seed": seed},
+             "calibration": {"ranking_auc": self.aucs[seed], "at_threshold": {"logged_value": 0.5}}}))
         adapter_id = store.register_adapter(adapter_id=f"swift-{len(self.seeds)}", method="swift", path=str(folder),
                                             parent_id=parent_id, hyperparams={"seed": seed})
         if self.cancel_after == len(self.seeds):
@@ -57,6 +58,7 @@ def test_first_runs_take_successive_seeds_and_the_best_ranking_one_is_kept(monke
     assert runs.seeds == [3, 4, 5] and [r.seed for r in search.results] == [3, 4, 5]
     assert search.chosen.seed == 4 and search.chosen.outcome.adapter_id == "swift-2"
     assert [e["ranking_auc"] for e in events if e["event"] == "seed_result"] == [0.70, 0.86, None]
+    assert [e["adapter_id"] for e in events if e["event"] == "seed_kept"] == ["swift-2"]
     assert seed_search.train_best_seed(settings.with_overrides(seed=3, train_seeds=1), store,
                                        on_progress=events.append).adapter_id == "swift-4"  # one run, seed 3
 
