@@ -37,6 +37,9 @@ def train_command(
         help="Share (0-1) of the notes' word families and numbers renamed, consistently in every turn, in each "
              "reordered copy of a conversation: the policy learns the notes' structure, not the items (0: off; "
              "default 0.5).")] = None,
+    distractors: Annotated[Optional[int], typer.Option(
+        help="Sentences from unrelated notes added to each reordered copy of a conversation, so the policy asks "
+             "when several facts match the question, not when the notes hold several facts (0: off).")] = None,
     calibration_share: Annotated[Optional[float], typer.Option(
         help="Share (0-0.5) of the logged questions held out of training to set the adapter's ask threshold on "
              "instead of renamed copies of them (needs 20+ distinct questions; default 0: train on all).")] = None,
@@ -75,7 +78,8 @@ def train_command(
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
                                        max_steps=max_steps, notes_views=notes_views,
-                                       rename_fraction=rename_words, calibration_share=calibration_share,
+                                       rename_fraction=rename_words, distractors=distractors,
+                                       calibration_share=calibration_share,
                                        max_needless_asks=max_needless_asks, ask_views=ask_views,
                                        fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:

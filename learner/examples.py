@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from agent.policy import Message, build_prompt, reorder_notes
+from agent.policy import Message, build_prompt, reorder_notes, split_sentences
 from agent.simulator import stable_int
 
 
@@ -189,13 +189,57 @@ def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], see
                    messages=[replace(m, content=_WORD_OR_NUMBER.sub(rename, m.content)) for m in conv.messages])
 
 
+def _surface(texts) -> set[str]:
+    """Word families and numbers of `texts`: what a distractor sentence must not share with a conversation."""
+    return ({word_family(w)[0] for w in content_words(texts)}
+            | {n for t in texts for n in _NUMBER.findall(t)})
+
+
+class DistractorPool:
+    """Sentences of the snapshot's notes, to add to other conversations' notes as distractors.
+
+    Why: whether to ask depends on how many facts in the notes *match the question*, not on how many
+    facts the notes hold. Logged notes tie the two together (a question about one of two similar facts
+    is ambiguous, a lone fact is not), so a policy can learn "several facts -> ask". A sentence from
+    unrelated notes adds a fact that matches nothing, and changes neither which reply was right nor the
+    reward. Unrelated means sharing no word family or number with the conversation (notes and every
+    turn); a sentence about the same kind of thing in other words ("my package" vs "shipment") would
+    pass that test and is the residual risk (docs/LEARNING.md).
+    """
+
+    def __init__(self, contexts):
+        self.sentences: list[tuple[str, frozenset]] = []
+        for context in sorted(set(contexts)):
+            for sentence in split_sentences(context):
+                self.sentences.append((sentence, frozenset(_surface([sentence]))))
+
+    def draw(self, conv: Conversation, count: int, seed: int) -> list[str]:
+        """Up to `count` sentences unrelated to `conv` (seeded; fewer when the pool has none left)."""
+        taken = _surface([conv.context, *(m.content for m in conv.messages)])
+        rng, out = random.Random(seed), []
+        for _ in range(32 * count):
+            if len(out) == count or not self.sentences:
+                break
+            sentence, surface = self.sentences[rng.randrange(len(self.sentences))]
+            if surface and not surface & taken:
+                out.append(sentence)
+                taken |= surface  # two distractors must not match each other either
+        return out
+
+
 def notes_views(conv: Conversation, views: int, seed: int, rename_fraction: float = 0.0,
-                vocabulary: list[str] | None = None) -> list[Conversation]:
-    """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed)
-    and, with `rename_fraction` > 0, whose content words are renamed (`rename_words`)."""
+                vocabulary: list[str] | None = None, distractors: DistractorPool | None = None,
+                distractor_count: int = 0) -> list[Conversation]:
+    """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed),
+    with `distractor_count` unrelated sentences added (`DistractorPool`) and, with `rename_fraction` > 0,
+    whose content words are renamed (`rename_words`)."""
     out = [conv]
     for v in range(1, views):
-        view = replace(conv, context=reorder_notes(conv.context, stable_int(seed, conv.conversation_id, v)))
+        context = conv.context
+        if distractors is not None and distractor_count > 0:
+            added = distractors.draw(conv, distractor_count, stable_int("distract", seed, conv.conversation_id, v))
+            context = " ".join([context.strip(), *added])
+        view = replace(conv, context=reorder_notes(context, stable_int(seed, conv.conversation_id, v)))
         if rename_fraction > 0:
             view = rename_words(view, rename_fraction, vocabulary or [], stable_int("rename", seed, conv.conversation_id, v))
         out.append(view)

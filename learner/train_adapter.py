@@ -18,11 +18,15 @@ from typing import Callable
 from agent.decision import MAX_VIEWS, METADATA_FILE
 
 from .calibration import calibrate, split_for_calibration
-from .examples import Conversation, content_words, fold_clarification, notes_views, read_snapshot, tokenize_example, turn_examples
+from .examples import (Conversation, DistractorPool, content_words, fold_clarification, notes_views, read_snapshot,
+                       tokenize_example, turn_examples)
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # LoRA on every projection
+
+
+MAX_DISTRACTORS = 4  # unrelated sentences per view: more would drown short notes
 
 
 class TrainingError(RuntimeError):
@@ -57,6 +61,9 @@ class TrainConfig:
     rename_fraction: float = 0.5           # the reordered views also rename this share of the notes' word families
                                            # and numbers, consistently in every turn (learner.examples.rename_words;
                                            # 0: off); dev ask-probe AUC 0.72 -> 0.90 with 0.5 (docs/RESULTS.md)
+    distractors: int = 0                   # each reordered view also gets this many sentences from unrelated notes
+                                           # of the snapshot (learner.examples.DistractorPool): "several facts" stops
+                                           # meaning "ask"; 0: off
     calibration_share: float = 0.0         # share of the logged opening questions held out of training to set the
                                            # adapter's ask threshold on (learner.calibration); 0: train on all and
                                            # set it on renamed copies of them (holding out 15% cost more reward than
@@ -80,6 +87,9 @@ class TrainConfig:
         if not 0.0 <= self.rename_fraction <= 1.0:
             raise TrainingError(f"rename_fraction (--rename-words) is a share of the notes' words, from 0 to 1, "
                                 f"not {self.rename_fraction}.")
+        if not 0 <= self.distractors <= MAX_DISTRACTORS:
+            raise TrainingError(f"distractors (--distractors) is a number of sentences added to each reordered view "
+                                f"of the notes, from 0 to {MAX_DISTRACTORS}, not {self.distractors}.")
         if not 0.0 <= self.max_needless_asks <= 1.0:
             raise TrainingError(f"max_needless_asks (--max-needless-asks) is a share of questions, from 0 to 1, "
                                 f"not {self.max_needless_asks}.")
@@ -121,8 +131,10 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
     convs, weights = convs + folded, {**weights, **folded_weights}
     rows, dropped = [], 0
     vocabulary = content_words(c.context for c in convs) if cfg.rename_fraction > 0 else None
+    pool = DistractorPool(c.context for c in convs) if cfg.distractors > 0 else None
     for conv in (view for c in convs
-                 for view in notes_views(c, cfg.notes_views, cfg.seed, cfg.rename_fraction, vocabulary)):
+                 for view in notes_views(c, cfg.notes_views, cfg.seed, cfg.rename_fraction, vocabulary,
+                                         pool, cfg.distractors)):
         first, later = weights[conv.conversation_id]
         for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
             w = first if t == 0 else later

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from agent.policy import Message, split_sentences
-from learner.examples import (FOLDED_SUFFIX, Conversation, content_words, fold_clarification, notes_views, rename_words,
+from learner.examples import (FOLDED_SUFFIX, Conversation, DistractorPool, content_words, fold_clarification, notes_views, rename_words,
                               reorder_notes, word_family)
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
@@ -129,3 +129,32 @@ def test_views_rename_only_when_asked():
     assert renamed[0] is conv  # the logged conversation itself is always one of the views
     assert all(v.messages == conv.messages for v in plain)
     assert all(set(content_words([v.context])) & {"walrus", "tulip", "meadow"} for v in renamed[1:])
+
+
+OTHER_NOTES = ["The Harbor ferry departs at 6:50 AM. The museum opens at noon.",
+               "Order #8850 (desk lamp) arrives on May 2.",  # shares "order" and "arrive" with NOTES
+               "Bake the salmon for 20 minutes."]
+
+
+def test_distractors_come_only_from_unrelated_notes_and_keep_every_logged_sentence():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    pool = DistractorPool([NOTES, *OTHER_NOTES])
+    views = notes_views(conv, 6, seed=0, distractors=pool, distractor_count=1)
+    assert views[0] is conv  # the logged conversation is never changed
+    unrelated = {s for notes in (OTHER_NOTES[0], OTHER_NOTES[2]) for s in split_sentences(notes)}
+    for view in views[1:]:
+        added = Counter(split_sentences(view.context)) - Counter(split_sentences(NOTES))
+        assert sum(added.values()) == 1 and set(added) <= unrelated
+        assert Counter(split_sentences(view.context)) - added == Counter(split_sentences(NOTES))
+        assert view.messages == conv.messages
+    assert len({v.context for v in views[1:]}) > 1  # seeded per view: not always the same sentence
+    assert notes_views(conv, 6, seed=0, distractors=pool, distractor_count=1) == views  # a rerun trains on the same data
+
+
+def test_two_distractors_do_not_match_each_other_and_a_pool_of_relatives_adds_none():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    two = DistractorPool(OTHER_NOTES).draw(conv, 2, seed=4)
+    assert len(two) == 2 and not (_families(two[0]) & _families(two[1]))
+    relatives = DistractorPool([NOTES, "Order #8850 (desk lamp) arrives on May 2."])
+    assert relatives.draw(conv, 1, seed=0) == []
+    assert notes_views(conv, 2, seed=0, distractors=relatives, distractor_count=1)[1].context != NOTES  # still reordered

@@ -21,6 +21,16 @@ def _conv(cid: str, key: str, reward: float, asked: bool) -> Conversation:
     return Conversation(cid, key, "Georgia (country): capital Tbilisi. Georgia (US state): capital Atlanta.", reward, msgs)
 
 
+def _georgia_and(key: str, notes: str) -> list[Conversation]:
+    """Three logged conversations of the Georgia question, and the same three under another context's notes."""
+    from dataclasses import replace
+
+    georgia = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+               _conv("lucky", "georgia", 1.0, False)]
+    return georgia + [replace(c, conversation_id=f"{c.conversation_id}-{key}", context_key=key, context=notes)
+                      for c in georgia]
+
+
 @pytest.fixture(scope="module")
 def tokenizer(model_path):
     from transformers import AutoTokenizer
@@ -104,14 +114,34 @@ def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anythi
     assert list(tmp_path.iterdir()) == []
 
 
-def test_renamed_views_keep_each_turns_weight_and_rename_only_the_copies(tokenizer):
-    from dataclasses import replace
+@pytest.mark.parametrize("count", [-1, 5])
+def test_train_refuses_a_distractor_count_outside_zero_to_four_before_it_loads_anything(model_path, tmp_path, count):
+    with pytest.raises(TrainingError, match=fr"distractors \(--distractors\) is a number of sentences .*not {count}"):
+        train(TrainConfig(method="swift", base_model=model_path, distractors=count),
+              tmp_path / "missing.parquet", tmp_path / "adapter")
+    assert list(tmp_path.iterdir()) == []
 
-    georgia = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
-               _conv("lucky", "georgia", 1.0, False)]
-    paris = [replace(c, conversation_id=c.conversation_id + "-paris", context_key="paris",
-                     context="Paris (France): museums everywhere. Paris (Texas): small friendly town.") for c in georgia]
-    convs = georgia + paris
+
+def test_distractors_add_another_contexts_sentence_to_the_copies_only_and_keep_the_weights(tokenizer):
+    convs = _georgia_and("bakery", "The bakery sells rye bread. Croissants cost $3.")
+    cfg = dict(method="swift", notes_views=3, rename_fraction=0.0)
+    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(**cfg))
+    added, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(**cfg, distractors=1))
+    assert [(r["conversation_id"], r["weight"]) for r in added] == [(r["conversation_id"], r["weight"]) for r in plain]
+    prompts = {r["conversation_id"]: [] for r in added}
+    for row in added:
+        prompts[row["conversation_id"]].append(tokenizer.decode(row["input_ids"]))
+    for cid, texts in prompts.items():
+        logged, copies = texts[: len(texts) // 3], texts[len(texts) // 3:]
+        if "bakery" in cid:  # its turns ask about Georgia: the Georgia notes are related, never a distractor
+            assert not any("(US state)" in t or "(country)" in t for t in texts)
+            continue
+        assert not any("bakery" in t or "Croissants" in t for t in logged)  # the conversation as logged is unchanged
+        assert all("bakery" in t or "Croissants" in t for t in copies)  # each copy holds a sentence of the bakery notes
+
+
+def test_renamed_views_keep_each_turns_weight_and_rename_only_the_copies(tokenizer):
+    convs = _georgia_and("paris", "Paris (France): museums everywhere. Paris (Texas): small friendly town.")
     plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=3, rename_fraction=0.0))
     renamed, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=3, rename_fraction=0.5))
     assert [(r["conversation_id"], r["weight"]) for r in renamed] == [(r["conversation_id"], r["weight"]) for r in plain]
