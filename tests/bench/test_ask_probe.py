@@ -42,3 +42,37 @@ def test_the_probe_of_the_bundled_model_prints_its_measures(capsys, model_path):
 
     assert main(["--limit", "2", "--threads", "1", "--views", "3"]) == 0
     assert "P(ask) pooled over 3 order(s) of the notes" in capsys.readouterr().out
+
+
+def _snapshot(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    messages = [{"role": "user", "content": "Which tram goes to the harbor?", "kind": "user"}]
+    pq.write_table(pa.Table.from_pylist([
+        {"conversation_id": "c1", "context_key": "k1", "reward": 1.0, "messages": messages,
+         "context": "The violet tram runs to the lantern market. The amber tram serves the glacier museum."}]), path)
+    return path
+
+
+def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(capsys, model_path, tmp_path):
+    from ask_probe import load_model, renamed_ask_probabilities, snapshot_vocabulary
+
+    from agent.decision import ask_probability, ask_token_ids
+    from agent.items import DEV_ITEMS, load_items
+
+    snapshot = _snapshot(tmp_path / "snapshot.parquet")
+    vocabulary = snapshot_vocabulary(None, snapshot)
+    assert {"violet", "lantern", "glacier"} <= set(vocabulary)
+    tokenizer, model = load_model(None, 1)
+    item = next(i for i in load_items(DEV_ITEMS) if i.ambiguous)
+    ask_ids = ask_token_ids(tokenizer)
+    copies = renamed_ask_probabilities(model, tokenizer, item, ask_ids, 3, vocabulary)
+    assert len(copies) == 3 and all(0.0 < p < 1.0 for p in copies)
+    assert ask_probability(model, tokenizer, item.context, item.question, ask_ids) not in copies  # other texts
+    assert renamed_ask_probabilities(model, tokenizer, item, ask_ids, 3, vocabulary) == copies  # fixed seeds
+
+    assert main(["--limit", "2", "--threads", "1", "--rename-views", "2", "--vocabulary", str(snapshot)]) == 0
+    assert "P(ask) pooled over 1 order(s) of the notes and 2 renamed copies" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--rename-views needs the training snapshot's words"):
+        main(["--limit", "2", "--rename-views", "2", "--vocabulary", str(tmp_path / "missing.parquet")])
