@@ -366,7 +366,9 @@ class VllmEngine:
         self.base_model = roots[0]
         if self._client is not None:
             self._client.close()
-        self._client = openai.OpenAI(base_url=self.url, api_key=self.api_key, timeout=self._timeout, max_retries=0)
+        # openai's own Timeout: openai 3 moved to httpx2, which refuses an httpx.Timeout.
+        self._client = openai.OpenAI(base_url=self.url, api_key=self.api_key, max_retries=0,
+                                     timeout=openai.Timeout(self.request_timeout, connect=10.0))
 
     def _stop_server_locked(self, grace: float = 20.0) -> None:
         """Stop the server's whole process group (the API server and its engine-core child)."""
