@@ -95,12 +95,15 @@ def ask_probability(model, tokenizer, context: str, question: str, ask_ids: list
     import torch
 
     prompt = build_prompt(context, [Message("user", question, "user")], horizon)
-    readings = []
     with torch.no_grad():
-        for view in [prompt] + other_views(prompt, views):
-            probs = model(input_ids=prompt_ids(tokenizer, view)).logits[0, -1].float().softmax(-1)
-            readings.append(float(probs[ask_ids].sum()))
-    return pooled(readings)
+        return pooled([prompt_ask_probability(model, tokenizer, view, ask_ids)
+                       for view in [prompt] + other_views(prompt, views)])
+
+
+def prompt_ask_probability(model, tokenizer, prompt: list[dict], ask_ids: list[int]) -> float:
+    """P(the reply to `prompt` starts with an ask token): one forward pass, one view (call under no_grad)."""
+    probs = model(input_ids=prompt_ids(tokenizer, prompt)).logits[0, -1].float().softmax(-1)
+    return float(probs[ask_ids].sum())
 
 
 def may_ask(prompt: list[dict]) -> bool:

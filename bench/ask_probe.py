@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
-from agent.decision import (ask_probability, ask_token_ids, opening_ids, pooled, prompt_ids,  # noqa: E402
-                            read_ask_decision)
+from agent.decision import (ask_probability, ask_token_ids, opening_ids, pooled,  # noqa: E402
+                            prompt_ask_probability, read_ask_decision)
 from agent.policy import Message, build_prompt, reorder_notes  # noqa: E402
 from learner.calibration import auc  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
@@ -64,14 +64,11 @@ def renamed_ask_probabilities(model, tokenizer, item, ask_ids: list[int], copies
     from learner.examples import Conversation, rename_words
 
     conv = Conversation(item.id, item.id, item.context, 0.0, [Message("user", item.question, "user")])
-    out = []
+    renamed = [rename_words(conv, RENAME_SHARE, vocabulary, 1000 + k) for k in range(copies)]
     with torch.no_grad():
-        for k in range(copies):
-            copy = rename_words(conv, RENAME_SHARE, vocabulary, 1000 + k)
-            prompt = build_prompt(reorder_notes(copy.context, 2000 + k), copy.messages, 1)
-            probs = model(input_ids=prompt_ids(tokenizer, prompt)).logits[0, -1].float().softmax(-1)
-            out.append(float(probs[ask_ids].sum()))
-    return out
+        return [prompt_ask_probability(model, tokenizer, build_prompt(reorder_notes(c.context, 2000 + k), c.messages, 1),
+                                       ask_ids)
+                for k, c in enumerate(renamed)]
 
 
 def snapshot_vocabulary(adapter: Path | None, snapshot: Path | None) -> list[str]:

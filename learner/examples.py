@@ -134,6 +134,13 @@ def _other_number(number: str, rng: random.Random) -> str:
     return str(rng.randrange(10 ** (len(number) - 1), 10 ** len(number)))
 
 
+def _surface(texts) -> set[str]:
+    """Word families and numbers of `texts` (one set: a family is letters, a number digits): what a rename must
+    not produce and a distractor sentence must not share with a conversation."""
+    return ({word_family(w)[0] for w in content_words(texts)}
+            | {n for t in texts for n in _NUMBER.findall(t)})
+
+
 def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], seed: int) -> Conversation:
     """The conversation with a seeded share of its notes' content words and numbers renamed, everywhere,
     consistently.
@@ -151,24 +158,23 @@ def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], see
     if fraction <= 0 or not candidates:
         return conv
     texts = [conv.context, *(m.content for m in conv.messages)]
-    used_words = {word_family(w)[0] for w in content_words(texts)}
-    used_numbers = {n for t in texts for n in _NUMBER.findall(t)}
+    used = _surface(texts)
     rng = random.Random(seed)
     renamed_families, renamed_numbers = {}, {}
     for kind, old in rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates)))):
         for _ in range(32):  # rejection sampling: a snapshot's vocabulary can be large, its overlap is small
             if kind == "number":
                 new = _other_number(old, rng)
-                if new not in used_numbers:
+                if new not in used:
                     renamed_numbers[old] = new
-                    used_numbers.add(new)
+                    used.add(new)
                     break
             elif vocabulary:
                 new = vocabulary[rng.randrange(len(vocabulary))]
                 family, inflection = word_family(new)
-                if not inflection and family not in used_words:
+                if not inflection and family not in used:
                     renamed_families[old] = new
-                    used_words.add(family)
+                    used.add(family)
                     break
     if not renamed_families and not renamed_numbers:
         return conv
@@ -187,12 +193,6 @@ def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], see
 
     return replace(conv, context=_WORD_OR_NUMBER.sub(rename, conv.context),
                    messages=[replace(m, content=_WORD_OR_NUMBER.sub(rename, m.content)) for m in conv.messages])
-
-
-def _surface(texts) -> set[str]:
-    """Word families and numbers of `texts`: what a distractor sentence must not share with a conversation."""
-    return ({word_family(w)[0] for w in content_words(texts)}
-            | {n for t in texts for n in _NUMBER.findall(t)})
 
 
 class DistractorPool:
