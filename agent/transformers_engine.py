@@ -18,7 +18,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from .batching import StreamBatcher
-from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, other_views, read_ask_decision
+from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, read_ask_decision
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
@@ -123,10 +123,10 @@ class TransformersEngine:
         return decision if params.calibrated_ask else None
 
     def view_ids(self, messages: list[dict], decision: AskDecision | None) -> list[list[int]]:
-        """Token ids of the prompt's other views of the notes that the decision pools over."""
-        if decision is None or decision.views < 2 or not may_ask(messages):
+        """Token ids of the prompt's other views (orders of the notes, renamed copies) that the decision pools over."""
+        if decision is None or (decision.views < 2 and decision.renamed < 1) or not may_ask(messages):
             return []
-        return [self._encode([view])["input_ids"][0].tolist() for view in other_views(messages, decision.views)]
+        return [self._encode([view])["input_ids"][0].tolist() for view in decision.other_views(messages)]
 
     def _view_readings(self, views_by_row: dict[int, list[list[int]]]) -> dict[int, list[float]]:
         """P(ask) on each row's other views: one left-padded forward pass. Runs inside generate (lock held,

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .decision import AskDecision, ask_start_words, decide, may_ask, other_views, pooled, read_ask_decision
+from .decision import AskDecision, ask_start_words, decide, may_ask, pooled, read_ask_decision
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 log = logging.getLogger(__name__)
@@ -572,7 +572,7 @@ class VllmEngine:
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
-        views = [messages] + other_views(messages, decision.views)
+        views = [messages] + decision.other_views(messages)
         results = self._ask_readings(views, params, adapter, word, ask_words)
         readings, others = [p for p, _ in results], next((top for _, top in results if top), [])
         p_ask = pooled(readings)

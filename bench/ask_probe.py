@@ -11,8 +11,8 @@ Usage: .venv/bin/python bench/ask_probe.py [--adapter PATH] [--items agent/data/
 
 `--rename-views K` also pools K renamed copies of each item (half of the notes' word families and numbers
 renamed in notes and question alike, as the learner's training views are, notes reordered; words from the
-snapshot the adapter was trained on). A measurement of test-time renaming, which the serving decision does
-not do yet (docs/LEARNING.md, eighteenth session).
+adapter's ask_vocabulary, else from the snapshot it was trained on), as the served decision does for an
+adapter calibrated with `--ask-renamed-views K` (agent/decision.py). Default: the adapter's own.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.items import load_items  # noqa: E402
-from agent.decision import (ask_probability, ask_token_ids, opening_ids, pooled,  # noqa: E402
-                            prompt_ask_probability, read_ask_decision)
-from agent.policy import Message, build_prompt, reorder_notes  # noqa: E402
+from agent.decision import ask_probability, ask_token_ids, opening_ids, read_ask_decision  # noqa: E402
 from learner.calibration import auc  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 
@@ -50,37 +48,27 @@ def first_turn_ids(tokenizer, item):
     return opening_ids(tokenizer, item.context, item.question)
 
 
-def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1) -> float:
-    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views)
-
-
-RENAME_SHARE = 0.5  # the learner's default rename_fraction: the copies the adapter was trained to read
-
-
-def renamed_ask_probabilities(model, tokenizer, item, ask_ids: list[int], copies: int, vocabulary: list[str]) -> list[float]:
-    """P(ask) on `copies` renamed and reordered copies of the item (fixed seeds: a rerun reads the same copies)."""
-    import torch
-
-    from learner.examples import Conversation, rename_words
-
-    conv = Conversation(item.id, item.id, item.context, 0.0, [Message("user", item.question, "user")])
-    renamed = [rename_words(conv, RENAME_SHARE, vocabulary, 1000 + k) for k in range(copies)]
-    with torch.no_grad():
-        return [prompt_ask_probability(model, tokenizer, build_prompt(reorder_notes(c.context, 2000 + k), c.messages, 1),
-                                       ask_ids)
-                for k, c in enumerate(renamed)]
+def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1, renamed: int = 0,
+                          vocabulary=()) -> float:
+    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views,
+                           renamed=renamed, vocabulary=vocabulary)
 
 
 def snapshot_vocabulary(adapter: Path | None, snapshot: Path | None) -> list[str]:
-    """The words renames draw from: the given snapshot's notes, else those of the adapter's training snapshot."""
+    """The words renames draw from: the given snapshot's notes, else the adapter's ask_vocabulary, else the
+    notes of the adapter's training snapshot."""
     import json
 
-    from agent.decision import METADATA_FILE
+    from agent.decision import METADATA_FILE, VOCABULARY_KEY
     from learner.examples import content_words, read_snapshot
 
-    if snapshot is None and adapter is not None and (adapter / METADATA_FILE).is_file():
-        recorded = json.loads((adapter / METADATA_FILE).read_text()).get("snapshot")
-        snapshot = Path(recorded) if recorded else None
+    meta = {}
+    if adapter is not None and (adapter / METADATA_FILE).is_file():
+        meta = json.loads((adapter / METADATA_FILE).read_text())
+    if snapshot is None and meta.get(VOCABULARY_KEY):
+        return list(meta[VOCABULARY_KEY])
+    if snapshot is None and meta.get("snapshot"):
+        snapshot = Path(meta["snapshot"])
     if snapshot is None or not snapshot.is_file():
         raise SystemExit(f"--rename-views needs the training snapshot's words: no snapshot file at {snapshot}; "
                          "give one with --vocabulary.")
@@ -111,14 +99,16 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--views", type=int, default=None,
                    help="orders of the notes to pool P(ask) over (default: the adapter's own ask_views, else 1)")
-    p.add_argument("--rename-views", type=int, default=0,
-                   help="also pool P(ask) over this many renamed copies of each item (a measurement; see above)")
+    p.add_argument("--rename-views", type=int, default=None,
+                   help="also pool P(ask) over this many renamed copies of each item (default: the adapter's own "
+                        "ask_renamed_views, else 0; see above)")
     p.add_argument("--vocabulary", type=Path, default=None,
                    help="snapshot (.parquet) whose words the renames use (default: the adapter's training snapshot)")
     args = p.parse_args(argv)
     decision = read_ask_decision(args.adapter) if args.adapter else None
     views = args.views or (decision.views if decision else 1)
-    vocabulary = snapshot_vocabulary(args.adapter, args.vocabulary) if args.rename_views > 0 else []
+    renamed = args.rename_views if args.rename_views is not None else (decision.renamed if decision else 0)
+    vocabulary = snapshot_vocabulary(args.adapter, args.vocabulary) if renamed > 0 else []
 
     tokenizer, model = load_model(None, args.threads)
     if args.adapter:
@@ -131,16 +121,12 @@ def main(argv=None) -> int:
     groups = {"ambiguous": [i for i in items if i.ambiguous][: args.limit],
               "clear": [i for i in items if not i.ambiguous][: args.limit]}
     for name, group in groups.items():
-        probs = [ask_start_probability(model, tokenizer, item, ask_ids, views) for item in group]
-        if args.rename_views > 0:  # one pool of all readings: the orders' mean log-odds counts once per order
-            probs = [pooled([p] * views + renamed_ask_probabilities(model, tokenizer, item, ask_ids, args.rename_views,
-                                                                     vocabulary))
-                     for p, item in zip(probs, group)]
+        probs = [ask_start_probability(model, tokenizer, item, ask_ids, views, renamed, vocabulary) for item in group]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
-    renamed = f" and {args.rename_views} renamed copies" if args.rename_views else ""
+    copies = f" and {renamed} renamed copies" if renamed else ""
     print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}   P(ask) pooled over {views} order(s) of the "
-          f"notes{renamed}")
+          f"notes{copies}")
     print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
     for name, n, mean, share in rows:
         print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
@@ -152,7 +138,7 @@ def main(argv=None) -> int:
           f"{within_group_auc(list(zip(domain['ambiguous'], amb)), list(zip(domain['clear'], clear))):.3f}   "
           f"ask rate on ambiguous items at the threshold that asks on <= 20% of clear ones: "
           f"{ask_rate_at_budget(amb, clear, 0.2):.2f}")
-    if decision is not None and views == decision.views and not args.rename_views:
+    if decision is not None and (views, renamed) == (decision.views, decision.renamed):
         threshold = decision.threshold
         print(f"the adapter's calibrated ask threshold {threshold:.4f} (agent/decision.py) asks on "
               f"{sum(p > threshold for p in amb) / len(amb):.2f} of ambiguous and "

@@ -198,10 +198,10 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
 
 
 def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int,
-                      views: int = 1) -> dict[str, float]:
+                      views: int = 1, renamed: int = 0, vocabulary=()) -> dict[str, float]:
     """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
-    conversations), from `model` as it stands, pooled over `views` orders of the notes as the engines pool
-    it (one forward pass per view, with the serving prompt)."""
+    conversations), from `model` as it stands, pooled over `views` orders of the notes and `renamed` renamed
+    copies as the engines pool it (one forward pass per view, with the serving prompt)."""
     from agent.decision import ask_probability, ask_token_ids
 
     ask_ids = ask_token_ids(tokenizer)
@@ -210,7 +210,8 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     out = {}
     try:
         for key, convs in questions.items():
-            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views)
+            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views,
+                                        renamed, vocabulary)
                         for conv in convs if _opening(conv) is not None]
             if readings:
                 out[key] = sum(readings) / len(readings)
@@ -220,14 +221,19 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
 
 
 def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conversation],
-              logged: list[Conversation], horizon: int, max_needless: float = 1.0, views: int = 1) -> dict:
+              logged: list[Conversation], horizon: int, max_needless: float = 1.0, views: int = 1,
+              renamed: int = 0) -> dict:
     """The adapter metadata that records the calibration: ``ask_threshold`` (None: too few questions with
-    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over) and what the
-    threshold was chosen on."""
+    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over),
+    ``ask_renamed_views`` and ``ask_vocabulary`` (the renamed copies it is pooled over too, and the trained
+    notes' words they draw from) and what the threshold was chosen on."""
+    from .examples import content_words
+
     values = action_values(logged)
     source, questions = calibration_questions(trained, held_out)
     questions = {k: c for k, c in questions.items() if k in values}
-    probs = ask_probabilities(model, tokenizer, questions, horizon, views)
+    vocabulary = content_words(c.context for c in trained) if renamed > 0 else []
+    probs = ask_probabilities(model, tokenizer, questions, horizon, views, renamed, vocabulary)
     problems = [DecisionProblem(k, probs[k], *values[k]) for k in sorted(probs)]
     threshold = choose_threshold(problems, max_needless)
 
@@ -238,6 +244,7 @@ def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conv
                 "logged_value": round(sum(earned) / len(earned), 4) if earned else None}
 
     return {"ask_threshold": None if threshold is None else round(threshold, 4), "ask_views": views,
+            "ask_renamed_views": renamed, "ask_vocabulary": vocabulary,
             "calibration": {"questions": source, "n_questions": len(problems),
                             "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
                             "ranking_auc": ranking_auc(problems),
@@ -246,7 +253,7 @@ def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conv
 
 def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *, share: float | None = None,
                      horizon: int | None = None, max_needless: float | None = None, views: int | None = None,
-                     model=None) -> dict:
+                     renamed: int | None = None, model=None) -> dict:
     """Calibrate a saved adapter (an average, or one trained before calibration existed) on the snapshot it
     was trained on (its held-out questions, else renamed copies of its questions), and record the result in
     its metadata file (atomically).
@@ -281,6 +288,8 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
         max_needless = config.get("max_needless_asks", TrainConfig().max_needless_asks)
     if views is None:
         views = config.get("ask_views", TrainConfig().ask_views)
+    if renamed is None:
+        renamed = meta.get("ask_renamed_views", config.get("ask_renamed_views", TrainConfig().ask_renamed_views))
     logged = read_snapshot(snapshot)
     trained, held_out = split_for_calibration(logged, share)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
@@ -290,7 +299,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
                                           str(folder))
-    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless, views)
+    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless, views, renamed)
     meta.update(result, calibrated_on=str(snapshot), calibration_share=share)
     tmp = meta_file.with_name(f".{meta_file.name}.tmp")
     tmp.write_text(json.dumps(meta, indent=2))

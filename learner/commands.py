@@ -17,6 +17,9 @@ MaxNeedlessAsks = Annotated[Optional[float], typer.Option(
 AskViews = Annotated[Optional[int], typer.Option(
     help="Orders of the notes the ask decision pools P(ask) over, 1-8 (default: the adapter's own, else 3; "
          "each is one more prefill per decision).")]
+AskRenamedViews = Annotated[Optional[int], typer.Option(
+    help="Renamed copies (half the notes' words and numbers renamed) the ask decision also pools P(ask) over, "
+         "0-8 (default: the adapter's own, else 0; each is one more prefill per decision).")]
 
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
@@ -45,6 +48,7 @@ def train_command(
              "instead of renamed copies of them (needs 20+ distinct questions; default 0: train on all).")] = None,
     max_needless_asks: MaxNeedlessAsks = None,
     ask_views: AskViews = None,
+    ask_renamed_views: AskRenamedViews = None,
     fold_clarifications: Annotated[Optional[bool], typer.Option(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "
@@ -81,7 +85,7 @@ def train_command(
                                        rename_fraction=rename_words, distractors=distractors,
                                        calibration_share=calibration_share,
                                        max_needless_asks=max_needless_asks, ask_views=ask_views,
-                                       fold_clarifications=fold_clarifications).items() if v is not None}
+                                       ask_renamed_views=ask_renamed_views, fold_clarifications=fold_clarifications).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
@@ -201,6 +205,7 @@ def adapters_calibrate(
              "average's first member's).")] = None,
     max_needless_asks: MaxNeedlessAsks = None,
     ask_views: AskViews = None,
+    ask_renamed_views: AskRenamedViews = None,
     data_dir: DataDir = None,
     model: ModelPath = None,
     threads: Threads = None,
@@ -230,8 +235,11 @@ def adapters_calibrate(
                 raise CalibrationError(f"--max-needless-asks must be from 0 to 1, not {max_needless_asks}.")
             if ask_views is not None and not 1 <= ask_views <= MAX_VIEWS:
                 raise CalibrationError(f"--ask-views must be from 1 to {MAX_VIEWS}, not {ask_views}.")
+            if ask_renamed_views is not None and not 0 <= ask_renamed_views <= MAX_VIEWS:
+                raise CalibrationError(f"--ask-renamed-views must be from 0 to {MAX_VIEWS}, not {ask_renamed_views}.")
             result = calibrate_folder(str(resolve_model(settings.model, settings.models_dir)), folder, snapshot,
-                                      share=share, max_needless=max_needless_asks, views=ask_views)
+                                      share=share, max_needless=max_needless_asks, views=ask_views,
+                                      renamed=ask_renamed_views)
         except (UnknownId, AdapterLoadError, CalibrationError) as exc:
             fail(str(exc))
     typer.echo(describe_calibration(result))
@@ -240,9 +248,10 @@ def adapters_calibrate(
 def describe_calibration(result: dict) -> str:
     stats, threshold = result["calibration"], result["ask_threshold"]
     at, greedy = stats["at_threshold"], stats["at_0.5"]
-    views = result.get("ask_views", 1)
+    views, renamed = result.get("ask_views", 1), result.get("ask_renamed_views", 0)
+    pool = " and ".join([f"{views} orders of the notes"] * (views > 1) + [f"{renamed} renamed copies"] * (renamed > 0))
     return (f"ask threshold: {'none (too few held-out questions)' if threshold is None else threshold}"
-            f"{f' on P(ask) pooled over {views} orders of the notes' if views > 1 else ''}. "
+            f"{f' on P(ask) pooled over {pool}' if pool else ''}. "
             f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
             f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
             f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}."

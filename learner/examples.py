@@ -8,15 +8,14 @@ notes and the user's turns are context.
 
 from __future__ import annotations
 
-import math
 import random
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from agent.policy import Message, build_prompt, reorder_notes, split_sentences
+from agent.renaming import content_words, inflect, rename_texts, surface, word_family  # noqa: F401 (re-exported)
 from agent.simulator import stable_int
 
 
@@ -72,127 +71,14 @@ def tokenize_example(tokenizer, ex: TurnExample, max_length: int) -> dict | None
     }
 
 
-# Words a rename never touches: the language the question and the agent's turns are made of. Content
-# words (names, things, places, attributes) are what an item is *about*; these are how it is asked.
-_FUNCTION_WORDS = frozenset("""
-a about above after again all also am an and any are as at be because been before being both but by can
-could did do does done each few for from get got had has have having he her here hers him his how i if in
-into is it its just let may me mean might more most much must my no nor not now of off on once one only or
-other our out over own please same she should so some such than thank thanks that the their them then there
-these they this those through to too two under until up very was we were what when where which while who
-whom why will with would yes you your hello hey hi quick question tell give know need
-""".split())
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
-_NUMBER = re.compile(r"(?<![0-9])[0-9]+(?![0-9])")
-_WORD_OR_NUMBER = re.compile(f"{_WORD.pattern}|{_NUMBER.pattern}")
-
-
-def content_words(texts) -> list[str]:
-    """The distinct lower-cased content words of `texts`, sorted: the vocabulary renames draw from."""
-    return sorted({w.lower() for t in texts for w in _WORD.findall(t)} - _FUNCTION_WORDS)
-
-
-def _same_case(word: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return word.upper()
-    return word.capitalize() if like[:1].isupper() else word
-
-
-def word_family(word: str) -> tuple[str, str]:
-    """(family key, inflection) of a lower-cased word: "arrive", "arrives", "arrived" and "arriving" share
-    the key "arriv". A crude suffix strip on purpose: it only has to keep a question's "arrive" tied to the
-    notes' "arrives" when both are renamed, and a wrong merge just renames two words the same way."""
-    for suffix, inflection, stem_end in (("'s", "'s", ""), ("ing", "ing", ""), ("ed", "ed", ""), ("ies", "s", "y"),
-                                         ("es", "s", ""), ("s", "s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith(("ss", "us", "is")):
-            word = word[: -len(suffix)] + stem_end
-            break
-    else:
-        inflection = ""
-    return (word[:-1] if word.endswith("e") and len(word) > 3 else word), inflection
-
-
-def inflect(word: str, inflection: str) -> str:
-    """`word` (a base form) with the inflection `word_family` stripped from the word it replaces."""
-    if inflection == "'s":
-        return word + "'s"
-    if inflection == "s":
-        if word.endswith(("s", "x", "z", "ch", "sh")):
-            return word + "es"
-        return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
-    if inflection == "ed":
-        return word + "d" if word.endswith("e") else word + "ed"
-    if inflection == "ing":
-        return (word[:-1] if word.endswith("e") and not word.endswith("ee") else word) + "ing"
-    return word
-
-
-def _other_number(number: str, rng: random.Random) -> str:
-    """A number with as many digits, and a leading zero only where the original had one."""
-    if len(number) == 1 or number.startswith("0"):
-        return "".join(str(rng.randrange(10)) for _ in number)
-    return str(rng.randrange(10 ** (len(number) - 1), 10 ** len(number)))
-
-
-def _surface(texts) -> set[str]:
-    """Word families and numbers of `texts` (one set: a family is letters, a number digits): what a rename must
-    not produce and a distractor sentence must not share with a conversation."""
-    return ({word_family(w)[0] for w in content_words(texts)}
-            | {n for t in texts for n in _NUMBER.findall(t)})
-
-
 def rename_words(conv: Conversation, fraction: float, vocabulary: list[str], seed: int) -> Conversation:
-    """The conversation with a seeded share of its notes' content words and numbers renamed, everywhere,
-    consistently.
-
-    Each chosen word family of the notes ("arrive", "arrives", ...) becomes another word of the snapshot's
-    vocabulary, inflected the same way, and each chosen number another number with as many digits, in the
-    notes, the question, the clarification and the agent's turns alike. So every fact keeps its structure:
-    which sentences the question could refer to, and which one the clarification picks. What changes is the
-    surface the policy could memorize instead ("the salmon item -> ask", "order 8801 -> ask"). Whole words,
-    case kept.
-    """
-    families = sorted({word_family(w)[0] for w in content_words([conv.context])})
-    numbers = sorted(set(_NUMBER.findall(conv.context)))
-    candidates = [("word", f) for f in families] + [("number", n) for n in numbers]
-    if fraction <= 0 or not candidates:
+    """The conversation with a seeded share of its notes' content words and numbers renamed, in the notes and
+    every turn alike (agent.renaming.rename_texts); the logged conversation itself is never changed."""
+    context, contents = rename_texts(conv.context, [m.content for m in conv.messages], fraction, vocabulary, seed)
+    if context == conv.context and contents == [m.content for m in conv.messages]:
         return conv
-    texts = [conv.context, *(m.content for m in conv.messages)]
-    used = _surface(texts)
-    rng = random.Random(seed)
-    renamed_families, renamed_numbers = {}, {}
-    for kind, old in rng.sample(candidates, min(len(candidates), math.ceil(fraction * len(candidates)))):
-        for _ in range(32):  # rejection sampling: a snapshot's vocabulary can be large, its overlap is small
-            if kind == "number":
-                new = _other_number(old, rng)
-                if new not in used:
-                    renamed_numbers[old] = new
-                    used.add(new)
-                    break
-            elif vocabulary:
-                new = vocabulary[rng.randrange(len(vocabulary))]
-                family, inflection = word_family(new)
-                if not inflection and family not in used:
-                    renamed_families[old] = new
-                    used.add(family)
-                    break
-    if not renamed_families and not renamed_numbers:
-        return conv
-
-    def rename(match: re.Match) -> str:
-        token = match.group()
-        if token[0].isdigit():
-            return renamed_numbers.get(token, token)
-        lower = token.lower()
-        if lower in _FUNCTION_WORDS:
-            return token
-        family, inflection = word_family(lower)
-        if family not in renamed_families:
-            return token
-        return _same_case(inflect(renamed_families[family], inflection), token)
-
-    return replace(conv, context=_WORD_OR_NUMBER.sub(rename, conv.context),
-                   messages=[replace(m, content=_WORD_OR_NUMBER.sub(rename, m.content)) for m in conv.messages])
+    return replace(conv, context=context,
+                   messages=[replace(m, content=c) for m, c in zip(conv.messages, contents)])
 
 
 class DistractorPool:
@@ -211,19 +97,19 @@ class DistractorPool:
         self.sentences: list[tuple[str, frozenset]] = []
         for context in sorted(set(contexts)):
             for sentence in split_sentences(context):
-                self.sentences.append((sentence, frozenset(_surface([sentence]))))
+                self.sentences.append((sentence, frozenset(surface([sentence]))))
 
     def draw(self, conv: Conversation, count: int, seed: int) -> list[str]:
         """Up to `count` sentences unrelated to `conv` (seeded; fewer when the pool has none left)."""
-        taken = _surface([conv.context, *(m.content for m in conv.messages)])
+        taken = surface([conv.context, *(m.content for m in conv.messages)])
         rng, out = random.Random(seed), []
         for _ in range(32 * count):
             if len(out) == count or not self.sentences:
                 break
-            sentence, surface = self.sentences[rng.randrange(len(self.sentences))]
-            if surface and not surface & taken:
+            sentence, words = self.sentences[rng.randrange(len(self.sentences))]
+            if words and not words & taken:
                 out.append(sentence)
-                taken |= surface  # two distractors must not match each other either
+                taken |= words  # two distractors must not match each other either
         return out
 
 

@@ -72,6 +72,8 @@ class TrainConfig:
                                            # where answering paid (the product's "<= 20% needless questions")
     ask_views: int = 3                     # orders of the notes the ask decision pools P(ask) over (1: as given);
                                            # each costs one prefill per decision (agent/decision.py)
+    ask_renamed_views: int = 0             # renamed copies (half the notes' words renamed, agent/renaming.py) the
+                                           # ask decision also pools P(ask) over; each one more prefill
     fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
                                            # conversations whose answer after asking was good (hindsight relabeling)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
@@ -96,6 +98,9 @@ class TrainConfig:
         if not 1 <= self.ask_views <= MAX_VIEWS:
             raise TrainingError(f"ask_views (--ask-views) is a number of orders of the notes, from 1 to {MAX_VIEWS}, "
                                 f"not {self.ask_views}.")
+        if not 0 <= self.ask_renamed_views <= MAX_VIEWS:
+            raise TrainingError(f"ask_renamed_views (--ask-renamed-views) is a number of renamed copies, from 0 to "
+                                f"{MAX_VIEWS}, not {self.ask_renamed_views}.")
         if not 0.0 <= self.calibration_share <= 0.5:
             raise TrainingError(f"calibration_share (--calibration-share) is the share of the logged questions held "
                                 f"out to calibrate the ask decision, from 0 to 0.5, not {self.calibration_share}.")
@@ -240,7 +245,7 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
         model.save_pretrained(tmp)
         metrics["train_seconds"] = round(time.time() - started, 1)
         calibration = calibrate(model, tokenizer, convs, held_out, logged, cfg.horizon, cfg.max_needless_asks,
-                                cfg.ask_views)
+                                cfg.ask_views, cfg.ask_renamed_views)
         metrics["ask_threshold"] = calibration["ask_threshold"]
         meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
                 "n_conversations": len(convs), "n_held_out": len(held_out), "metrics": metrics, **calibration}

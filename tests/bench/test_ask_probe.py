@@ -56,7 +56,9 @@ def _snapshot(path: Path) -> Path:
 
 
 def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(capsys, model_path, tmp_path):
-    from ask_probe import load_model, renamed_ask_probabilities, snapshot_vocabulary
+    import json
+
+    from ask_probe import load_model, snapshot_vocabulary
 
     from agent.decision import ask_probability, ask_token_ids
     from agent.items import DEV_ITEMS, load_items
@@ -64,13 +66,19 @@ def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(c
     snapshot = _snapshot(tmp_path / "snapshot.parquet")
     vocabulary = snapshot_vocabulary(None, snapshot)
     assert {"violet", "lantern", "glacier"} <= set(vocabulary)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "clarify_adapter.json").write_text(json.dumps({"ask_vocabulary": ["meadow", "copper"]}))
+    assert snapshot_vocabulary(adapter, None) == ["meadow", "copper"]  # the adapter's own words come first
     tokenizer, model = load_model(None, 1)
     item = next(i for i in load_items(DEV_ITEMS) if i.ambiguous)
     ask_ids = ask_token_ids(tokenizer)
-    copies = renamed_ask_probabilities(model, tokenizer, item, ask_ids, 3, vocabulary)
-    assert len(copies) == 3 and all(0.0 < p < 1.0 for p in copies)
-    assert ask_probability(model, tokenizer, item.context, item.question, ask_ids) not in copies  # other texts
-    assert renamed_ask_probabilities(model, tokenizer, item, ask_ids, 3, vocabulary) == copies  # fixed seeds
+    plain = ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3)
+    pooled = ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3, renamed=3,
+                             vocabulary=vocabulary)
+    assert 0.0 < pooled < 1.0 and pooled != plain   # the copies are other texts, read and pooled
+    assert ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3, renamed=3,
+                           vocabulary=vocabulary) == pooled  # fixed seeds
 
     assert main(["--limit", "2", "--threads", "1", "--rename-views", "2", "--vocabulary", str(snapshot)]) == 0
     assert "P(ask) pooled over 1 order(s) of the notes and 2 renamed copies" in capsys.readouterr().out

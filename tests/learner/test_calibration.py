@@ -178,7 +178,18 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
     one_view = run("adapters", "calibrate", "lora-a", "--ask-views", "1", "--model", str(model_path))
     assert one_view.exit_code == 0 and "pooled" not in one_view.output
     assert json.loads((folder / "clarify_adapter.json").read_text())["ask_views"] == 1
+    renamed = run("adapters", "calibrate", "lora-a", "--ask-renamed-views", "2", "--model", str(model_path))
+    assert renamed.exit_code == 0 and "pooled over 3 orders of the notes and 2 renamed copies" in renamed.output
+    meta = json.loads((folder / "clarify_adapter.json").read_text())
+    assert meta["ask_renamed_views"] == 2 and {"tbilisi", "atlanta", "georgia"} <= set(meta["ask_vocabulary"])
+    from agent.decision import read_ask_decision
+
+    decision = read_ask_decision(folder)  # what the engines will pool: the views the threshold was set on
+    assert (decision.threshold, decision.views, decision.renamed) == (meta["ask_threshold"], 3, 2)
+    again = run("adapters", "calibrate", "lora-a", "--model", str(model_path))  # a recalibration keeps the copies
+    assert again.exit_code == 0 and json.loads((folder / "clarify_adapter.json").read_text())["ask_renamed_views"] == 2
     for args, message in ((("adapters", "calibrate", "nope"), "nope"),
+                          (("adapters", "calibrate", "lora-a", "--ask-renamed-views", "9"), "from 0 to 8"),
                           (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1"),
                           (("adapters", "calibrate", "lora-a", "--ask-views", "9"), "from 1 to 8")):
         refused = run(*args, "--model", str(model_path))

@@ -142,6 +142,7 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"rename_fraction": 1.5}, r"rename_fraction \(--rename-words\) is a share of the notes' words, from 0 to 1.*not 1.5"),
     ({"calibration_share": 0.9}, r"calibration_share \(--calibration-share\) is the share .* from 0 to 0.5, not 0.9"),
     ({"ask_views": 0}, r"ask_views \(--ask-views\) is a number of orders of the notes, from 1 to 8, not 0"),
+    ({"ask_renamed_views": 9}, r"ask_renamed_views \(--ask-renamed-views\) is a number of renamed copies, from 0 to 8"),
 ])
 def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
         settings, store, log_georgia, overrides, message):
