@@ -124,7 +124,7 @@ class TransformersEngine:
 
     def view_ids(self, messages: list[dict], decision: AskDecision | None) -> list[list[int]]:
         """Token ids of the prompt's other views (orders of the notes, renamed copies) that the decision pools over."""
-        if decision is None or (decision.views < 2 and decision.renamed < 1) or not may_ask(messages):
+        if decision is None or not may_ask(messages):
             return []
         return [self._encode([view])["input_ids"][0].tolist() for view in decision.other_views(messages)]
 

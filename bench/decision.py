@@ -39,8 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from agent.decision import METADATA_FILE  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
-from agent.items import DEV_ITEMS, load_items  # noqa: E402
-from agent.items import TRAIN_ITEMS  # noqa: E402
+from agent.items import DEV_ITEMS, TRAIN_ITEMS, load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
 from agent.renaming import content_words  # noqa: E402
 from bench.serving import open_engine  # noqa: E402
