@@ -113,21 +113,44 @@ class DistractorPool:
         return out
 
 
+def content_key(conv: Conversation) -> str:
+    """A key from what was logged (notes, turns, reward), not from the id the log gave it."""
+    return f"{stable_int(conv.context, conv.reward, *(f'{m.role}|{m.kind}|{m.content}' for m in conv.messages)):016x}"
+
+
+def view_keys(convs: list[Conversation]) -> list[str]:
+    """`content_key` of each conversation, numbered among identical ones (the sampled replies often repeat).
+
+    The training views are seeded by these keys, so the same logs and seed train on the same views even
+    when they were logged again under new random ids (a re-made simulation); identical conversations are
+    interchangeable, so numbering them in snapshot order is stable too.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for conv in convs:
+        key = content_key(conv)
+        seen[key] = seen.get(key, 0) + 1
+        out.append(f"{key}#{seen[key]}")
+    return out
+
+
 def notes_views(conv: Conversation, views: int, seed: int, rename_fraction: float = 0.0,
                 vocabulary: list[str] | None = None, distractors: DistractorPool | None = None,
-                distractor_count: int = 0) -> list[Conversation]:
+                distractor_count: int = 0, key: str | None = None) -> list[Conversation]:
     """The conversation itself, then `views - 1` copies whose notes are reordered (each with its own seed),
     with `distractor_count` unrelated sentences added (`DistractorPool`) and, with `rename_fraction` > 0,
-    whose content words are renamed (`rename_words`)."""
+    whose content words are renamed (`rename_words`). The seeds come from `seed` and `key` (default: the
+    conversation's `content_key`; see `view_keys`)."""
+    key = key or content_key(conv)
     out = [conv]
     for v in range(1, views):
         context = conv.context
         if distractors is not None and distractor_count > 0:
-            added = distractors.draw(conv, distractor_count, stable_int("distract", seed, conv.conversation_id, v))
+            added = distractors.draw(conv, distractor_count, stable_int("distract", seed, key, v))
             context = " ".join([context.strip(), *added])
-        view = replace(conv, context=reorder_notes(context, stable_int(seed, conv.conversation_id, v)))
+        view = replace(conv, context=reorder_notes(context, stable_int(seed, key, v)))
         if rename_fraction > 0:
-            view = rename_words(view, rename_fraction, vocabulary or [], stable_int("rename", seed, conv.conversation_id, v))
+            view = rename_words(view, rename_fraction, vocabulary or [], stable_int("rename", seed, key, v))
         out.append(view)
     return out
 

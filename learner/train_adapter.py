@@ -19,7 +19,7 @@ from agent.decision import MAX_VIEWS, METADATA_FILE
 
 from .calibration import calibrate, split_for_calibration
 from .examples import (Conversation, DistractorPool, content_words, fold_clarification, notes_views, read_snapshot,
-                       tokenize_example, turn_examples)
+                       tokenize_example, turn_examples, view_keys)
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
@@ -137,9 +137,9 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
     rows, dropped = [], 0
     vocabulary = content_words(c.context for c in convs) if cfg.rename_fraction > 0 else None
     pool = DistractorPool(c.context for c in convs) if cfg.distractors > 0 else None
-    for conv in (view for c in convs
+    for conv in (view for c, key in zip(convs, view_keys(convs))
                  for view in notes_views(c, cfg.notes_views, cfg.seed, cfg.rename_fraction, vocabulary,
-                                         pool, cfg.distractors)):
+                                         pool, cfg.distractors, key)):
         first, later = weights[conv.conversation_id]
         for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
             w = first if t == 0 else later

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 
 from agent.policy import Message, split_sentences
 from learner.examples import (FOLDED_SUFFIX, Conversation, DistractorPool, content_words, fold_clarification, notes_views, rename_words,
-                              reorder_notes, word_family)
+                              reorder_notes, view_keys, word_family)
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -32,10 +33,29 @@ def test_views_change_only_the_notes():
     conv = Conversation("c1", "orders-amb", NOTES, 0.9, msgs)
     views = notes_views(conv, 3, seed=0)
     assert views[0] is conv and len(views) == 3
-    assert len({v.context for v in views}) == 3
+    assert all(v.context != NOTES and Counter(split_sentences(v.context)) == Counter(split_sentences(NOTES))
+               for v in views[1:])
     assert all((v.conversation_id, v.context_key, v.reward, v.messages) == ("c1", "orders-amb", 0.9, msgs)
                for v in views)
     assert notes_views(conv, 1, seed=0) == [conv]
+
+
+def test_views_follow_what_was_logged_not_the_ids_the_log_gave_it():
+    msgs = [Message("user", "When does my package arrive?", "user"), Message("assistant", "Do you mean the keyboard?", "ask")]
+    logged = [Conversation("c1", "orders-amb", NOTES, 0.9, msgs), Conversation("c2", "orders-amb", NOTES, 0.9, msgs),
+              Conversation("c3", "orders-amb", NOTES, 0.1, msgs)]
+    relogged = [replace(c, conversation_id=f"new-{i}") for i, c in enumerate(logged)]  # a re-made simulation
+    keys = view_keys(logged)
+    assert keys == view_keys(relogged)
+    assert len(set(keys)) == 3  # identical conversations still draw their own views; another reward is another key
+
+    def contexts(convs):
+        return [[v.context for v in notes_views(c, 4, seed=0, rename_fraction=0.5, vocabulary=["walrus", "tulip"], key=k)]
+                for c, k in zip(convs, view_keys(convs))]
+
+    assert contexts(logged) == contexts(relogged)
+    assert contexts(logged)[0] != contexts(logged)[1]
+    assert [v.context for v in notes_views(logged[0], 4, seed=0)] != [v.context for v in notes_views(logged[0], 4, seed=1)]
 
 
 def _asked(answer: str = "It arrives on September 9.") -> list[Message]:
