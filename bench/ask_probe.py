@@ -18,6 +18,7 @@ adapter calibrated with `--ask-renamed-views K` (agent/decision.py). Default: th
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -104,6 +105,9 @@ def main(argv=None) -> int:
                         "ask_renamed_views, else 0; see above)")
     p.add_argument("--vocabulary", type=Path, default=None,
                    help="snapshot (.parquet) whose words the renames use (default: the adapter's training snapshot)")
+    p.add_argument("--per-item", type=Path, default=None,
+                   help="also write each item's pooled P(ask) here (JSON lines: id, ambiguous, p_ask), to see which "
+                        "questions a decision gets wrong or to compare two adapters item by item")
     args = p.parse_args(argv)
     decision = read_ask_decision(args.adapter) if args.adapter else None
     views = args.views or (decision.views if decision else 1)
@@ -124,6 +128,10 @@ def main(argv=None) -> int:
         probs = [ask_start_probability(model, tokenizer, item, ask_ids, views, renamed, vocabulary) for item in group]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
+    if args.per_item:
+        args.per_item.write_text("".join(json.dumps({"id": item.id, "ambiguous": item.ambiguous, "p_ask": prob}) + "\n"
+                                         for name, group in groups.items()
+                                         for item, prob in zip(group, probs_by_kind[name])))
     copies = f" and {renamed} renamed copies" if renamed else ""
     print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}   P(ask) pooled over {views} order(s) of the "
           f"notes{copies}")

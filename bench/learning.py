@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -68,6 +69,9 @@ def parse_args(argv=None):
                    help="refine each adapter this many times (the k-th continuation of an adapter trains with "
                         "seed --seed + k) and also evaluate the average of the refinements, as `clarify adapters "
                         "average` makes it")
+    p.add_argument("--refine-rounds", type=int, default=1,
+                   help="repeat the refinement this many times, each round continuing the last one's result (the "
+                        "average of its --refine-seeds refinements, or its one refinement)")
     p.add_argument("--train-seeds", type=int, default=1,
                    help="train each method's first run with this many seeds and keep the one whose ask decision "
                         "ranks the training questions best, as `clarify train --seeds K` does (training data only)")
@@ -87,7 +91,7 @@ def main(argv=None) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
     plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds)
+                          args.train_seeds, args.refine_rounds)
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -139,6 +143,7 @@ def main(argv=None) -> int:
         if step["averages"]:
             adapter_id = average_registered(settings, store, [trained[name].adapter_id for name in step["averages"]])
             path = Path(store.get_adapter(adapter_id).path)
+            trained[step["name"]] = SimpleNamespace(adapter_id=adapter_id, path=path)  # the next round's parent
             spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
             search = run_seed_search(settings, store, step["seeds"], method=step["method"],
@@ -163,19 +168,23 @@ def main(argv=None) -> int:
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
-                   refine_seeds: int = 1, train_seeds: int = 1) -> list[dict]:
+                   refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
+    With several rounds, each round's refinements continue the previous round's average (or refinement).
 
     Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
     trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
     """
     if refine_seeds < 1:
         raise SystemExit(f"--refine-seeds must be 1 or more, not {refine_seeds}")
+    if refine_rounds < 1:
+        raise SystemExit(f"--refine-rounds must be 1 or more, not {refine_rounds}")
     if not 1 <= train_seeds <= MAX_SEEDS:
         raise SystemExit(f"--train-seeds must be 1 to {MAX_SEEDS}, not {train_seeds}")
-    if refine_seeds > 1 and refine_epochs <= 0:
-        raise SystemExit("--refine-seeds needs --refine-epochs (the refinements it averages)")
+    if (refine_seeds > 1 or refine_rounds > 1) and refine_epochs <= 0:
+        raise SystemExit(f"{'--refine-seeds' if refine_seeds > 1 else '--refine-rounds'} needs --refine-epochs "
+                         f"(the refinements it repeats)")
     plan = []
     for method in [m.strip() for m in methods.split(",") if m.strip()]:
         first = method if train_seeds == 1 else f"{method} (best of {train_seeds} seeds by ranking AUC)"
@@ -183,14 +192,17 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
                      "averages": [], "seeds": train_seeds})
         if refine_epochs <= 0:
             continue
-        refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}"
-        names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
-        for name in names:  # run_training gives the k-th continuation of an adapter seed + k
-            plan.append({"name": name, "method": method, "after": first, "averages": [], "seeds": 1,
-                         "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
-        if refine_seeds > 1:
-            plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
-                         "after": first, "averages": names, "seeds": 1})
+        after = first
+        for round_ in range(1, refine_rounds + 1):
+            refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}" + (f", round {round_}" if round_ > 1 else "")
+            names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
+            for name in names:  # run_training gives the k-th continuation of an adapter seed + k
+                plan.append({"name": name, "method": method, "after": after, "averages": [], "seeds": 1,
+                             "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
+            if refine_seeds > 1:
+                plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
+                             "after": after, "averages": names, "seeds": 1})
+            after = plan[-1]["name"]
     return plan
 
 

@@ -53,6 +53,10 @@ def train_command(
         "--fold-clarifications/--no-fold-clarifications",
         help="Also train on each good answer after a clarification as a direct answer to the question with the "
              "clarification folded in (hindsight relabeling).")] = None,
+    narrow_notes: Annotated[Optional[bool], typer.Option(
+        "--narrow-notes/--no-narrow-notes",
+        help="Also train on each good answer after a clarification as a direct answer to the same question, with "
+             "the notes cut down to the fact the clarification picked (one matching fact: no question).")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
     seeds: Annotated[Optional[int], typer.Option(
@@ -85,7 +89,8 @@ def train_command(
                                        rename_fraction=rename_words, distractors=distractors,
                                        calibration_share=calibration_share,
                                        max_needless_asks=max_needless_asks, ask_views=ask_views,
-                                       ask_renamed_views=ask_renamed_views, fold_clarifications=fold_clarifications).items() if v is not None}
+                                       ask_renamed_views=ask_renamed_views, fold_clarifications=fold_clarifications,
+                                       narrow_notes=narrow_notes).items() if v is not None}
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:

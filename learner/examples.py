@@ -175,3 +175,41 @@ def fold_clarification(conv: Conversation) -> Conversation | None:
     asked = f"{question.content.strip()} {clarification.content.strip()}"
     return replace(conv, conversation_id=conv.conversation_id + FOLDED_SUFFIX, context_key=conv.context_key + FOLDED_SUFFIX,
                    messages=[Message("user", asked, "user"), answer])
+
+
+NARROWED_SUFFIX = "~narrowed"
+
+
+def narrow_to_clarified(conv: Conversation) -> Conversation | None:
+    """Counterfactual notes: "Q" / ask / "C" / answer becomes "Q" / answer, with the notes cut down to the
+    fact the clarification picked.
+
+    Why: whether to ask depends on how many facts of the notes match the question, but a vague question
+    ("When does my order arrive?") comes with several matching facts in most logged conversations, so a
+    policy can learn "vague question -> ask" and then asks when the notes hold one order. Drop the other
+    facts that match the question and the same question has one reading: the logged answer to it is the
+    right direct reply. Each ambiguous item then teaches its minimal pair on the notes' side (fold_clarification
+    does it on the question's side).
+
+    Kept: the one sentence that shares the most word families and numbers with the clarification and the
+    answer (it must be the only best and share at least one), and every sentence that shares none with the
+    question (filler that matched nothing). None when nothing would be dropped, or the turns are not one
+    clarifying exchange.
+    """
+    kinds = [m.kind for m in conv.messages]
+    if kinds != ["user", "ask", "user", "answer"]:
+        return None
+    question, _, clarification, answer = conv.messages
+    sentences = split_sentences(conv.context)
+    picked = surface([clarification.content, answer.content])
+    scores = [len(surface([s]) & picked) for s in sentences]
+    best = max(scores, default=0)
+    if best == 0 or scores.count(best) > 1:
+        return None
+    asked = surface([question.content])
+    kept = [s for s, score in zip(sentences, scores) if score == best or not surface([s]) & asked]
+    if len(kept) == len(sentences):
+        return None
+    return replace(conv, conversation_id=conv.conversation_id + NARROWED_SUFFIX,
+                   context_key=conv.context_key + NARROWED_SUFFIX, context=" ".join(kept),
+                   messages=[question, answer])

@@ -19,7 +19,7 @@ from agent.decision import MAX_VIEWS, METADATA_FILE
 
 from .calibration import calibrate, split_for_calibration
 from .examples import (Conversation, DistractorPool, content_words, fold_clarification, notes_views, read_snapshot,
-                       tokenize_example, turn_examples, view_keys)
+                       narrow_to_clarified, tokenize_example, turn_examples, view_keys)
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
@@ -76,6 +76,9 @@ class TrainConfig:
                                            # ask decision also pools P(ask) over; each one more prefill
     fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
                                            # conversations whose answer after asking was good (hindsight relabeling)
+    narrow_notes: bool = False             # also train "question -> the answer" on the notes cut down to the fact the
+                                           # clarification picked (learner.examples.narrow_to_clarified): one
+                                           # matching fact, no question
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
     def check_values(self) -> None:
@@ -113,27 +116,28 @@ def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
     return [Trajectory(c.conversation_id, c.context_key, c.reward) for c in convs]
 
 
-def _folded(convs: list[Conversation], weights: dict) -> tuple[list[Conversation], dict]:
-    """Folded copies of the conversations whose answer after the clarification has a positive weight,
-    and the (first, later) weights of those copies.
+def _derived(convs: list[Conversation], weights: dict, derive) -> tuple[list[Conversation], dict]:
+    """The copies `derive` makes (fold_clarification, narrow_to_clarified) of the conversations whose answer
+    after the clarification has a positive weight, and the (first, later) weights of those copies.
 
-    The folded answer keeps that answer's weight. Only successes fold: a negative weight on the first
-    token of an answer would push the decision toward asking, on questions that are already clear.
+    A copy is a direct answer and keeps that answer's weight. Only successes count: a negative weight on the
+    first token of an answer would push the decision toward asking, on questions that are already clear.
     """
     out, out_weights = [], {}
     for conv in convs:
-        folded = fold_clarification(conv)
-        if folded is not None and weights[conv.conversation_id][1] > 0:
-            out_weights[folded.conversation_id] = (weights[conv.conversation_id][1],) * 2
-            out.append(folded)
+        copy = derive(conv)
+        if copy is not None and weights[conv.conversation_id][1] > 0:
+            out_weights[copy.conversation_id] = (weights[conv.conversation_id][1],) * 2
+            out.append(copy)
     return out, out_weights
 
 
 def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
-    folded, folded_weights = _folded(convs, weights) if cfg.fold_clarifications else ([], {})
-    convs, weights = convs + folded, {**weights, **folded_weights}
+    folded, folded_weights = _derived(convs, weights, fold_clarification) if cfg.fold_clarifications else ([], {})
+    narrowed, narrowed_weights = (_derived(convs, weights, narrow_to_clarified) if cfg.narrow_notes else ([], {}))
+    convs, weights = convs + folded + narrowed, {**weights, **folded_weights, **narrowed_weights}
     rows, dropped = [], 0
     vocabulary = content_words(c.context for c in convs) if cfg.rename_fraction > 0 else None
     pool = DistractorPool(c.context for c in convs) if cfg.distractors > 0 else None
@@ -154,6 +158,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
                 row["first_token_weight"] = cfg.decision_weight
             rows.append(row)
     stats = {"examples": len(rows), "dropped_too_long": dropped, "folded_conversations": len(folded),
+             "narrowed_conversations": len(narrowed),
              "weight_min": min((r["weight"] for r in rows), default=0.0),
              "weight_max": max((r["weight"] for r in rows), default=0.0)}
     return rows, stats

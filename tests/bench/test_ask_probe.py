@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
 
 from ask_probe import ask_rate_at_budget, auc, main, within_group_auc  # noqa: E402
 
@@ -42,6 +43,22 @@ def test_the_probe_of_the_bundled_model_prints_its_measures(capsys, model_path):
 
     assert main(["--limit", "2", "--threads", "1", "--views", "3"]) == 0
     assert "P(ask) pooled over 3 order(s) of the notes" in capsys.readouterr().out
+
+
+def test_the_probe_writes_each_items_p_ask_as_the_table_counts_it(capsys, model_path, tmp_path):
+    """`--per-item FILE`: one line per probed item, and the table's means are the means of those lines."""
+    import json
+
+    out_file = tmp_path / "per_item.jsonl"
+    assert main(["--limit", "2", "--threads", "1", "--per-item", str(out_file)]) == 0
+    table = capsys.readouterr().out
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    dev_ids = {json.loads(line)["id"] for line in (REPO / "agent" / "data" / "dev.jsonl").read_text().splitlines()}
+    assert len(rows) == 4 and {r["id"] for r in rows} <= dev_ids
+    for kind, ambiguous in (("ambiguous", True), ("clear", False)):
+        probs = [r["p_ask"] for r in rows if r["ambiguous"] is ambiguous]
+        assert len(probs) == 2 and all(0.0 <= p <= 1.0 for p in probs)
+        assert f"| {kind} | 2 | {sum(probs) / 2:.3f} |" in table
 
 
 def _snapshot(path: Path) -> Path:

@@ -86,6 +86,19 @@ def test_refine_seeds_refine_the_same_adapter_again_then_average_the_refinements
     assert all(p["overrides"] == {"epochs": 2.0, "learning_rate": 2e-4} for p in plan[1:4])
 
 
+def test_refine_rounds_continue_the_previous_rounds_average():
+    plan = plan_trainings("swift", {}, 2.0, 2e-4, refine_seeds=2, refine_rounds=2)
+    one, two = "swift + 2 epochs at lr 0.0002", "swift + 2 epochs at lr 0.0002, round 2"
+    assert [(p["name"], p["after"], p["averages"]) for p in plan] == [
+        ("swift", None, []), (one, "swift", []), (f"{one}, seed +1", "swift", []),
+        (f"{one}, average of 2 seeds", "swift", [one, f"{one}, seed +1"]),
+        (two, f"{one}, average of 2 seeds", []), (f"{two}, seed +1", f"{one}, average of 2 seeds", []),
+        (f"{two}, average of 2 seeds", f"{one}, average of 2 seeds", [two, f"{two}, seed +1"])]
+    single = plan_trainings("swift", {}, 2.0, 2e-4, refine_rounds=3)  # one refinement a round: a chain
+    assert [(p["name"], p["after"]) for p in single] == [
+        ("swift", None), (one, "swift"), (two, one), ("swift + 2 epochs at lr 0.0002, round 3", two)]
+
+
 def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept_one():
     plan = plan_trainings("swift", {}, 2.0, 2e-4, refine_seeds=2, train_seeds=3)
     first, refined = "swift (best of 3 seeds by ranking AUC)", "swift + 2 epochs at lr 0.0002"
@@ -97,7 +110,9 @@ def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept
 @pytest.mark.parametrize("argv, message", [(["--refine-seeds", "0"], "must be 1 or more"),
                                            (["--refine-seeds", "2"], "needs --refine-epochs"),
                                            (["--train-seeds", "0"], "must be 1 to 8"),
-                                           (["--train-seeds", "9"], "must be 1 to 8")])
+                                           (["--train-seeds", "9"], "must be 1 to 8"),
+                                           (["--refine-rounds", "0", "--refine-epochs", "2"], "must be 1 or more"),
+                                           (["--refine-rounds", "2"], "--refine-rounds needs --refine-epochs")])
 def test_bad_seed_counts_are_refused_before_any_work(argv, message, tmp_path):
     from learning import main
 

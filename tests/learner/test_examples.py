@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import replace
 
 from agent.policy import Message, split_sentences
-from learner.examples import (FOLDED_SUFFIX, Conversation, DistractorPool, content_words, fold_clarification, notes_views, rename_words,
-                              reorder_notes, view_keys, word_family)
+from learner.examples import (FOLDED_SUFFIX, NARROWED_SUFFIX, Conversation, DistractorPool, content_words, fold_clarification,
+                              narrow_to_clarified, notes_views, rename_words, reorder_notes, view_keys, word_family)
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -178,3 +178,24 @@ def test_two_distractors_do_not_match_each_other_and_a_pool_of_relatives_adds_no
     relatives = DistractorPool([NOTES, "Order #8850 (desk lamp) arrives on May 2."])
     assert relatives.draw(conv, 1, seed=0) == []
     assert notes_views(conv, 2, seed=0, distractors=relatives, distractor_count=1)[1].context != NOTES  # still reordered
+
+
+def test_narrowed_notes_keep_the_clarified_fact_and_the_filler_and_drop_the_other_reading():
+    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
+    narrowed = narrow_to_clarified(conv)
+    assert narrowed.context == ("Order #8843 (keyboard) arrives on September 9. "
+                                "All orders ship from the Denver warehouse.")  # the filler matched nothing asked
+    assert [m.content for m in narrowed.messages] == ["When does my package arrive?", "It arrives on September 9."]
+    assert (narrowed.conversation_id, narrowed.context_key, narrowed.reward) == (
+        "c1" + NARROWED_SUFFIX, "orders-amb" + NARROWED_SUFFIX, 0.9)
+
+
+def test_notes_are_not_narrowed_without_one_clear_pick_or_anything_to_drop():
+    answered = [Message("user", "When does my package arrive?", "user"), Message("assistant", "September 9.", "answer")]
+    assert narrow_to_clarified(Conversation("c1", "k", NOTES, 1.0, answered)) is None  # no clarifying exchange
+    # "Yes." / "It arrives in September." picks no single sentence: both orders arrive in September.
+    vague = _asked("It arrives in September.")
+    vague[2] = Message("user", "Yes.", "user")
+    assert narrow_to_clarified(Conversation("c1", "k", NOTES, 0.9, vague)) is None
+    one_order = "Order #8843 (keyboard) arrives on September 9. All orders ship from the Denver warehouse."
+    assert narrow_to_clarified(Conversation("c1", "k", one_order, 0.9, _asked())) is None  # nothing to drop

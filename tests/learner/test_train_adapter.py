@@ -91,6 +91,25 @@ def test_folded_clarifications_add_a_direct_answer_for_each_good_answer_after_as
     assert "What is the capital of Georgia? The country." in prompt and "Do you mean" not in prompt
 
 
+def test_narrowed_notes_add_a_direct_answer_to_the_same_question_with_one_matching_fact(tokenizer):
+    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
+             _conv("lucky", "georgia", 1.0, False), _conv("ask-wrong", "georgia-2", 0.0, True),
+             _conv("other", "georgia-2", 1.0, False)]
+    plain, plain_stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
+    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1, narrow_notes=True))
+    assert (plain_stats["narrowed_conversations"], stats["narrowed_conversations"]) == (0, 1)  # the good answer only
+    assert len(rows) == len(plain) + 1
+    narrowed = [r for r in rows if r["conversation_id"] == "ask~narrowed"]
+    answer_after_asking = [r for r in rows if r["conversation_id"] == "ask"][1]
+    assert narrowed[0]["weight"] == answer_after_asking["weight"] > 0
+    assert narrowed[0]["first_token_weight"] == TrainConfig().decision_weight  # it is the decision now
+    labelled = lambda row: [t for t in row["labels"] if t != -100]  # noqa: E731
+    assert labelled(narrowed[0]) == labelled(answer_after_asking)
+    prompt = tokenizer.decode([t for t, lab in zip(narrowed[0]["input_ids"], narrowed[0]["labels"]) if lab == -100])
+    assert "capital Tbilisi" in prompt and "Atlanta" not in prompt  # the other reading is gone from the notes
+    assert "What is the capital of Georgia?" in prompt and "The country." not in prompt and "Do you mean" not in prompt
+
+
 @pytest.mark.parametrize("views", [0, -2])
 def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model_path, tmp_path, views):
     """Zero orders would train on nothing; a bench `--set notes_views=0` must fail, not silently mean 1."""

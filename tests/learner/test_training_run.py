@@ -162,11 +162,15 @@ def test_an_unknown_method_is_refused_before_any_work(settings, store, log_georg
     assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("flag, folded", [("--fold-clarifications", 4), ("--no-fold-clarifications", 0)])
-def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log_georgia, flag, folded, tmp_path):
-    """`clarify train --[no-]fold-clarifications`: recorded with the adapter, and the data follow it.
+@pytest.mark.parametrize("flags, folded, narrowed", [(["--fold-clarifications"], 4, 0), (["--narrow-notes"], 0, 4),
+                                                     (["--no-fold-clarifications", "--no-narrow-notes"], 0, 0)])
+def test_cli_train_derives_direct_answers_only_when_asked(settings, store, log_georgia, flags, folded, narrowed,
+                                                          tmp_path):
+    """`clarify train --[no-]fold-clarifications --[no-]narrow-notes`: recorded with the adapter, and the data
+    follow them.
 
-    Eight logged conversations, four of them ask and then answer right (reward 0.9): those four fold.
+    Eight logged conversations, four of them ask and then answer right (reward 0.9): those four fold, or
+    give a copy with the notes narrowed to the fact the clarification picked.
     """
     from typer.testing import CliRunner
 
@@ -176,14 +180,15 @@ def test_cli_train_folds_the_clarifications_only_when_asked(settings, store, log
 
     log_georgia(8)
     store.close()  # the CLI opens the file itself, as it would from a shell
-    result = CliRunner().invoke(cli, ["train", flag, "--max-steps", "1", "--batch-size", "4",
+    result = CliRunner().invoke(cli, ["train", *flags, "--max-steps", "1", "--batch-size", "4",
                                       "--data-dir", str(tmp_path), "--model", settings.model,  # the store's file
                                       "--threads", "1"])
     assert result.exit_code == 0, result.output
     with LogStore(tmp_path / "clarify.duckdb") as reopened:
         (record,) = reopened.list_adapters()
-    assert record.hyperparams["fold_clarifications"] is (folded > 0)
-    assert record.train_metrics["folded_conversations"] == folded
+    assert (record.hyperparams["fold_clarifications"], record.hyperparams["narrow_notes"]) == (folded > 0, narrowed > 0)
+    assert (record.train_metrics["folded_conversations"], record.train_metrics["narrowed_conversations"]) == (
+        folded, narrowed)
 
 
 def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings, store, log_georgia, tmp_path):
