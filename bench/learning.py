@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -137,27 +136,27 @@ def main(argv=None) -> int:
         rows.append({"method": "base", **json.loads(prior[0]), "train_s": None, "eval_s": None})
     else:
         run_eval("base", None, None)
-    trained, spent = {}, {}  # plan name -> TrainOutcome / seconds, including the runs it builds on
+    trained, spent = {}, {}  # plan name -> adapter id / seconds, including the runs it builds on
     for step in plan:
         t = time.time()
         if step["averages"]:
-            adapter_id = average_registered(settings, store, [trained[name].adapter_id for name in step["averages"]])
+            adapter_id = average_registered(settings, store, [trained[name] for name in step["averages"]])
             path = Path(store.get_adapter(adapter_id).path)
-            trained[step["name"]] = SimpleNamespace(adapter_id=adapter_id, path=path)  # the next round's parent
             spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
             search = run_seed_search(settings, store, step["seeds"], method=step["method"],
                                      overrides=step["overrides"], filters=SnapshotFilter(source="simulated"),
                                      on_progress=training_progress(step["name"]),
-                                     parent_id=trained[step["after"]].adapter_id if step["after"] else None)
+                                     parent_id=trained[step["after"]] if step["after"] else None)
             if step["seeds"] > 1:
                 print(step["name"], "seeds:", json.dumps([
                     {"seed": r.seed, "adapter": r.outcome.adapter_id, "ranking_auc": r.ranking_auc,
                      "logged_value": r.logged_value, "kept": r is search.chosen} for r in search.results]), flush=True)
             outcome = search.chosen.outcome
-            trained[step["name"]], adapter_id, path = outcome, outcome.adapter_id, outcome.path
+            adapter_id, path = outcome.adapter_id, outcome.path
             spent[step["name"]] = spent.get(step["after"], 0.0)  # a refined row counts both runs
         spent[step["name"]] += time.time() - t
+        trained[step["name"]] = adapter_id  # what later steps continue or average
         engine.load_adapter(adapter_id, path)
         run_eval(step["name"], adapter_id, spent[step["name"]])
         engine.unload_adapter(adapter_id)

@@ -158,6 +158,14 @@ def notes_views(conv: Conversation, views: int, seed: int, rename_fraction: floa
 FOLDED_SUFFIX = "~folded"
 
 
+def one_clarifying_exchange(conv: Conversation) -> tuple[Message, Message, Message, Message] | None:
+    """(question, ask, clarification, answer) when the turns are exactly one clarifying exchange, else None."""
+    if [m.kind for m in conv.messages] != ["user", "ask", "user", "answer"]:
+        return None
+    question, ask, clarification, answer = conv.messages
+    return question, ask, clarification, answer
+
+
 def fold_clarification(conv: Conversation) -> Conversation | None:
     """Hindsight relabeling: "Q" / ask / "C" / answer becomes "Q C" / answer, in a context of its own.
 
@@ -166,10 +174,10 @@ def fold_clarification(conv: Conversation) -> Conversation | None:
     its minimal pair: the question as asked (where asking paid) and the question with its variant named
     (where answering does). Only a conversation with exactly one clarifying exchange folds.
     """
-    kinds = [m.kind for m in conv.messages]
-    if kinds != ["user", "ask", "user", "answer"]:
+    exchange = one_clarifying_exchange(conv)
+    if exchange is None:
         return None
-    question, _, clarification, answer = conv.messages
+    question, _, clarification, answer = exchange
     if not (question.content.strip() and clarification.content.strip() and answer.content.strip()):
         return None
     asked = f"{question.content.strip()} {clarification.content.strip()}"
@@ -196,10 +204,10 @@ def narrow_to_clarified(conv: Conversation) -> Conversation | None:
     question (filler that matched nothing). None when nothing would be dropped, or the turns are not one
     clarifying exchange.
     """
-    kinds = [m.kind for m in conv.messages]
-    if kinds != ["user", "ask", "user", "answer"]:
+    exchange = one_clarifying_exchange(conv)
+    if exchange is None:
         return None
-    question, _, clarification, answer = conv.messages
+    question, _, clarification, answer = exchange
     sentences = split_sentences(conv.context)
     picked = surface([clarification.content, answer.content])
     scores = [len(surface([s]) & picked) for s in sentences]

@@ -136,7 +136,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
     folded, folded_weights = _derived(convs, weights, fold_clarification) if cfg.fold_clarifications else ([], {})
-    narrowed, narrowed_weights = (_derived(convs, weights, narrow_to_clarified) if cfg.narrow_notes else ([], {}))
+    narrowed, narrowed_weights = _derived(convs, weights, narrow_to_clarified) if cfg.narrow_notes else ([], {})
     convs, weights = convs + folded + narrowed, {**weights, **folded_weights, **narrowed_weights}
     rows, dropped = [], 0
     vocabulary = content_words(c.context for c in convs) if cfg.rename_fraction > 0 else None
