@@ -15,12 +15,18 @@ It can also be pooled over renamed copies (``ask_renamed_views``, with the train
 ``ask_vocabulary``; agent/renaming.py): the same facts in other words, which the adapter was trained on too,
 and whose errors are less alike than another order's (docs/RESULTS.md, eighteenth and nineteenth sessions).
 The learner reads P the same way when it sets the threshold.
+
+A decided ask is then written as one question: the whole ask prefix, no sentence end but "?", and the turn ends
+at the "?" (QUESTION_REGEX; `QuestionForm` per token in the transformers engine, structured outputs in vLLM).
+Forcing only the first word let the model finish "Do you mean" as a statement or "Do" as "Doors": 3-7% of the
+ambiguous dev items the decision asked on were logged as answers (docs/RESULTS.md, twenty-first session).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +61,38 @@ class AskDecision:
 def ask_start_words() -> set[str]:
     """How an ask starts as text: the first word of each ask prefix ("Do"), one token in the served models."""
     return {prefix.split()[0] for prefix in ASK_PREFIXES}
+
+
+# A decided ask, after its prefix, is one question: QUESTION_REGEX. QuestionForm is the same rule per token for
+# the transformers engine; vLLM applies the regex itself (structured outputs), so both engines write the same reply.
+QUESTION_REGEX = r"[^.!?\n]*\?"
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+@dataclass(frozen=True)
+class QuestionForm:
+    """What keeps a decided ask a question (the decision forces only where the reply starts; the model then
+    sometimes finished "Do you mean" as a statement, e.g. "Do you mean kitchen notes: Deep-dish pizza: oven at
+    425°F.", or took the ask word into "Doors open at 8"): the rest of each ask prefix, the tokens that would end
+    the sentence other than with "?", the tokens that hold a "?", and the end-of-turn tokens."""
+    prefix_rest: dict[int, tuple[int, ...]]
+    sentence_ends: tuple[int, ...]
+    question_marks: frozenset[int]
+    end_of_turn: tuple[int, ...]
+
+
+def question_form(tokenizer) -> QuestionForm:
+    """Read once per tokenizer (one pass over the vocabulary)."""
+    rest = {}
+    for prefix in ASK_PREFIXES:
+        ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        rest[ids[0]] = tuple(ids[1:])
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    marks = frozenset(i for i, text in enumerate(texts) if text.endswith("?") and not _SENTENCE_END.search(text[:-1]))
+    ends = tuple(i for i, text in enumerate(texts) if i not in marks and _SENTENCE_END.search(text))
+    eot = tuple(sorted({i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+                        if isinstance(i, int) and i != tokenizer.unk_token_id}))
+    return QuestionForm(rest, ends, marks, eot)
 
 
 def ask_token_ids(tokenizer) -> list[int]:
@@ -177,14 +215,22 @@ def decide(p_ask: float, threshold: float, draw: float | None = None) -> bool:
 
 
 def first_token_processor(ask_ids: list[int], thresholds: list[float | None], prompt_width: int, sampling: bool,
-                          other_readings=None):
+                          other_readings=None, form: QuestionForm | None = None):
     """A transformers LogitsProcessor that applies the decision to each row at the first generated token
     (rows with threshold None are left alone). `other_readings(rows)`, if given, returns each row's P(ask) on
-    its other views of the notes, pooled with the row's own. `decisions` records (P(ask), asked) per row."""
+    its other views of the notes, pooled with the row's own. `decisions` records (P(ask), asked) per row.
+    With `form`, a row that decided to ask then writes the whole ask prefix and one question: no sentence end
+    but "?", and the turn ends at the "?" (the words in between are the model's own)."""
     import torch
     from transformers import LogitsProcessor
 
     ids = torch.tensor(ask_ids)
+
+    def force(scores, row: int, token: int) -> None:
+        scores[row, :] = -math.inf
+        scores[row, token] = 0.0
+
+    banned = torch.tensor(form.sentence_ends + form.end_of_turn) if form is not None else None
 
     class FirstTokenDecision(LogitsProcessor):
         def __init__(self):
@@ -192,7 +238,7 @@ def first_token_processor(ask_ids: list[int], thresholds: list[float | None], pr
 
         def __call__(self, input_ids, scores):
             if input_ids.shape[1] != prompt_width:
-                return scores
+                return self.keep_asking(input_ids, scores, input_ids.shape[1] - prompt_width)
             probs = scores.float().softmax(-1)
             rows = [row for row, threshold in enumerate(thresholds) if threshold is not None]
             others = other_readings(rows) if other_readings is not None else {}
@@ -207,6 +253,21 @@ def first_token_processor(ask_ids: list[int], thresholds: list[float | None], pr
                     scores[row, ids] = torch.where(torch.isinf(keep), torch.zeros_like(keep), keep)
                 else:
                     scores[row, ids] = -math.inf
+            return scores
+
+        def keep_asking(self, input_ids, scores, step: int):
+            if form is None:
+                return scores
+            for row, (_, asked) in self.decisions.items():
+                if not asked:
+                    continue
+                rest = form.prefix_rest.get(int(input_ids[row, prompt_width]), ())
+                if step <= len(rest):
+                    force(scores, row, rest[step - 1])
+                elif int(input_ids[row, -1]) in form.question_marks:
+                    force(scores, row, form.end_of_turn[0])
+                else:
+                    scores[row, banned] = -math.inf
             return scores
 
     return FirstTokenDecision()

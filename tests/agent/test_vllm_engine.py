@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.decision import ask_probability, ask_token_ids, log_odds
+from agent.decision import QUESTION_REGEX, ask_probability, ask_token_ids, log_odds
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
-from agent.policy import Message, build_prompt
+from agent.policy import ASK_PREFIXES, Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
 from learner.random_adapter import random_lora_adapter
 
@@ -178,6 +179,8 @@ def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_as
     """The adapter's ask threshold (agent/decision.py): vLLM decides with an extra 1-token request and a forced
     prefix, the transformers engine with a logits processor; the replies are the same."""
     assert reference["decided"][0].startswith("Do") and not reference["undecided"][0].startswith("Do")
+    # A decided ask is the whole prefix and one question (vLLM: a regex; transformers: per-token bans).
+    assert re.fullmatch(re.escape(ASK_PREFIXES[0]) + QUESTION_REGEX, reference["decided"][0]), reference["decided"][0]
     assert reference["decided"][1] == reference["undecided"][1]  # a turn that must answer is left alone
     vllm.load_adapter("always-ask", always_ask_adapter)
     try:

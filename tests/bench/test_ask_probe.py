@@ -87,6 +87,10 @@ def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(c
     adapter.mkdir()
     (adapter / "clarify_adapter.json").write_text(json.dumps({"ask_vocabulary": ["meadow", "copper"]}))
     assert snapshot_vocabulary(adapter, None) == ["meadow", "copper"]  # the adapter's own words come first
+    average = tmp_path / "average"
+    average.mkdir()
+    (average / "clarify_adapter.json").write_text(json.dumps({"method": "average", "calibrated_on": str(snapshot)}))
+    assert snapshot_vocabulary(average, None) == vocabulary  # an average: the snapshot it was calibrated on
     tokenizer, model = load_model(None, 1)
     item = next(i for i in load_items(DEV_ITEMS) if i.ambiguous)
     ask_ids = ask_token_ids(tokenizer)
