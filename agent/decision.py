@@ -264,7 +264,7 @@ def first_token_processor(ask_ids: list[int], thresholds: list[float | None], pr
                 rest = form.prefix_rest.get(int(input_ids[row, prompt_width]), ())
                 if step <= len(rest):
                     force(scores, row, rest[step - 1])
-                elif int(input_ids[row, -1]) in form.question_marks:
+                elif int(input_ids[row, -1]) in form.question_marks and form.end_of_turn:
                     force(scores, row, form.end_of_turn[0])
                 else:
                     scores[row, banned] = -math.inf
