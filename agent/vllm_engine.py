@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .decision import QUESTION_REGEX, AskDecision, ask_start_words, decide, may_ask, pooled, read_ask_decision
-from .policy import ASK_PREFIXES
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
+from .policy import ASK_PREFIXES
 
 log = logging.getLogger(__name__)
 
