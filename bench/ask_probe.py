@@ -57,10 +57,9 @@ def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], view
 
 def snapshot_vocabulary(adapter: Path | None, snapshot: Path | None) -> list[str]:
     """The words renames draw from: the given snapshot's notes, else the adapter's ask_vocabulary, else the
-    notes of the adapter's training snapshot (an average has none of its own: the one it was calibrated on)."""
-    import json
-
+    notes of the adapter's training snapshot (an average's: its first member's, learner.calibration.training_meta)."""
     from agent.decision import METADATA_FILE, VOCABULARY_KEY
+    from learner.calibration import training_meta
     from learner.examples import content_words, read_snapshot
 
     meta = {}
@@ -68,8 +67,9 @@ def snapshot_vocabulary(adapter: Path | None, snapshot: Path | None) -> list[str
         meta = json.loads((adapter / METADATA_FILE).read_text())
     if snapshot is None and meta.get(VOCABULARY_KEY):
         return list(meta[VOCABULARY_KEY])
-    if snapshot is None and (meta.get("snapshot") or meta.get("calibrated_on")):
-        snapshot = Path(meta.get("snapshot") or meta["calibrated_on"])
+    if snapshot is None:
+        recorded = training_meta(meta).get("snapshot")
+        snapshot = Path(recorded) if recorded else None
     if snapshot is None or not snapshot.is_file():
         raise SystemExit(f"--rename-views needs the training snapshot's words: no snapshot file at {snapshot}; "
                          "give one with --vocabulary.")

@@ -272,7 +272,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
     meta_file = Path(folder) / METADATA_FILE
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    training = _training_meta(meta)
+    training = training_meta(meta)
     config = training.get("config", {})
     snapshot = snapshot or training.get("snapshot")
     if not snapshot:
@@ -307,7 +307,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
     return result
 
 
-def _training_meta(meta: dict) -> dict:
+def training_meta(meta: dict) -> dict:
     """The metadata of the training run behind an adapter (snapshot and config): its own, or for an average
     its first member's that has a snapshot (the members of an average share their snapshot and split)."""
     import json

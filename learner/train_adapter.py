@@ -125,8 +125,10 @@ def _derived(convs: list[Conversation], weights: dict, derive) -> tuple[list[Con
     """
     out, out_weights = [], {}
     for conv in convs:
+        if weights[conv.conversation_id][1] <= 0:
+            continue
         copy = derive(conv)
-        if copy is not None and weights[conv.conversation_id][1] > 0:
+        if copy is not None:
             out_weights[copy.conversation_id] = (weights[conv.conversation_id][1],) * 2
             out.append(copy)
     return out, out_weights

@@ -87,10 +87,13 @@ def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(c
     adapter.mkdir()
     (adapter / "clarify_adapter.json").write_text(json.dumps({"ask_vocabulary": ["meadow", "copper"]}))
     assert snapshot_vocabulary(adapter, None) == ["meadow", "copper"]  # the adapter's own words come first
-    average = tmp_path / "average"
+    member, average = tmp_path / "member", tmp_path / "average"
+    member.mkdir()
     average.mkdir()
-    (average / "clarify_adapter.json").write_text(json.dumps({"method": "average", "calibrated_on": str(snapshot)}))
-    assert snapshot_vocabulary(average, None) == vocabulary  # an average: the snapshot it was calibrated on
+    (member / "clarify_adapter.json").write_text(json.dumps({"snapshot": str(snapshot)}))
+    (average / "clarify_adapter.json").write_text(json.dumps({"method": "average", "members": [str(member)],
+                                                              "calibrated_on": str(snapshot)}))
+    assert snapshot_vocabulary(average, None) == vocabulary  # an average: its members' training snapshot
     tokenizer, model = load_model(None, 1)
     item = next(i for i in load_items(DEV_ITEMS) if i.ambiguous)
     ask_ids = ask_token_ids(tokenizer)
