@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.evaluate import evaluate  # noqa: E402
+from agent.item_budget import minimal_pairs_first  # noqa: E402
 from agent.items import file_sha256, load_items  # noqa: E402
 from agent.simulator import log_conversations, run_conversations, summarize  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
@@ -49,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--no-hint-answers", dest="hint_answers", action="store_false",
                    help="answer clarifications from the multi-turn prompt instead of the restated question")
     p.add_argument("--max-conversations", type=int, default=500)
+    p.add_argument("--items-first", choices=["families", "file"], default="families",
+                   help="which train items the conversation cap keeps: whole families (an ambiguous question with "
+                        "its clear counterparts, agent/item_budget.py) first, or the first ones in file order")
     p.add_argument("--extractive-answers", action="store_true",
                    help="behaviour policy: answers are the note sentence closest to the user's words")
     p.add_argument("--answer-tries", type=int, default=1,
@@ -102,7 +106,9 @@ def main(argv=None) -> int:
 
     n_sim = store.execute("SELECT count(*) FROM conversations WHERE source = 'simulated'").fetchone()[0]
     if n_sim == 0:
-        items = load_items(args.train_items)[: args.max_conversations // args.per_item]
+        budget = args.max_conversations // args.per_item
+        items = load_items(args.train_items)
+        items = minimal_pairs_first(items, budget) if args.items_first == "families" else items[:budget]
         t = time.time()
         convs = run_conversations(
             engine, items, per_item=args.per_item, params=GenerationParams(max_new_tokens=64),
