@@ -150,7 +150,8 @@ def main(argv=None) -> int:
             path = Path(store.get_adapter(adapter_id).path)
             spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
-            search = run_seed_search(settings, store, step["seeds"], method=step["method"],
+            step_settings = settings.with_overrides(seed=settings.seed + step.get("seed_offset", 0))
+            search = run_seed_search(step_settings, store, step["seeds"], method=step["method"],
                                      overrides=step["overrides"], filters=SnapshotFilter(source="simulated"),
                                      on_progress=training_progress(step["name"]),
                                      parent_id=trained[step["after"]] if step["after"] else None)
@@ -176,7 +177,9 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
                    refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
-    With several rounds, each round's refinements continue the previous round's average (or refinement).
+    With several rounds, each round's refinements continue the previous round's average (or refinement),
+    with seeds of their own (a chain of single refinements trains with seed, seed + 1, ...: new notes orders
+    and renames every round, as the twenty-second session's chain did).
 
     Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
     trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
@@ -203,7 +206,9 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
             names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
             for name in names:  # run_training gives the k-th continuation of an adapter seed + k
                 plan.append({"name": name, "method": method, "after": after, "averages": [], "seeds": 1,
-                             "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr}})
+                             "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr},
+                             # each round draws new views: round r's refinements start at seed + (r-1) * K
+                             "seed_offset": (round_ - 1) * refine_seeds})
             if refine_seeds > 1:
                 plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
                              "after": after, "averages": names, "seeds": 1})

@@ -94,9 +94,13 @@ def test_refine_rounds_continue_the_previous_rounds_average():
         (f"{one}, average of 2 seeds", "swift", [one, f"{one}, seed +1"]),
         (two, f"{one}, average of 2 seeds", []), (f"{two}, seed +1", f"{one}, average of 2 seeds", []),
         (f"{two}, average of 2 seeds", f"{one}, average of 2 seeds", [two, f"{two}, seed +1"])]
+    # each round's refinements draw new seeds: round 1 trains seeds +0 and +1 (the k-th continuation adds k),
+    # round 2 seeds +2 and +3, so a later round never repeats an earlier round's views
+    assert [p.get("seed_offset", 0) for p in plan] == [0, 0, 0, 0, 2, 2, 0]
     single = plan_trainings("swift", {}, 2.0, 2e-4, refine_rounds=3)  # one refinement a round: a chain
     assert [(p["name"], p["after"]) for p in single] == [
         ("swift", None), (one, "swift"), (two, one), ("swift + 2 epochs at lr 0.0002, round 3", two)]
+    assert [p.get("seed_offset", 0) for p in single] == [0, 0, 1, 2]
 
 
 def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept_one():
