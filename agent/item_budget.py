@@ -16,6 +16,7 @@ in file order; what is left of the budget is filled in file order.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from agent.grader import answer_key
@@ -45,7 +46,7 @@ def families(items: list[Item]) -> list[list[Item]]:
     for item in items:
         if item.ambiguous:
             continue
-        owners = sorted({k for a in item.interpretations[0].answers for k in answer_owners.get(answer_key(a), [])})
+        owners = {k for a in item.interpretations[0].answers for k in answer_owners.get(answer_key(a), [])}
         if not owners:
             alone.append(item)
             continue
@@ -59,16 +60,10 @@ def minimal_pairs_first(items: list[Item], n: int) -> list[Item]:
     if n >= len(items):
         return list(items)
     position = {id(it): k for k, it in enumerate(items)}
-    chosen: list[Item] = []
-    taken: set[int] = set()
+    chosen: set[int] = set()  # positions in items
     for group in sorted(families(items), key=lambda g: -len(g)):  # stable: file order among equal sizes
         if len(group) > 1 and len(chosen) + len(group) <= n:
-            chosen.extend(group)
-            taken.update(id(it) for it in group)
-    for item in items:
-        if len(chosen) >= n:
-            break
-        if id(item) not in taken:
-            chosen.append(item)
-            taken.add(id(item))
-    return sorted(chosen, key=lambda it: position[id(it)])
+            chosen.update(position[id(it)] for it in group)
+    rest = (k for k in range(len(items)) if k not in chosen)
+    chosen.update(itertools.islice(rest, n - len(chosen)))
+    return [items[k] for k in sorted(chosen)]

@@ -282,7 +282,7 @@ def render(rows: list[dict], args) -> str:
         f"final answers resampled when wrong up to {args.answer_tries} tries, "
         f"{'extractive (note sentence closest to the user) behaviour answers, ' if args.extractive_answers else ''}"
         f"at most {args.max_conversations} conversations"
-        f"{', whole families first' if getattr(args, 'items_first', 'file') == 'families' else ', first items in file order'}.", "",
+        f"{', whole families first' if args.items_first == 'families' else ', first items in file order'}.", "",
         "| method | mean reward ± stderr | accuracy | ask rate ambiguous | ask rate unambiguous | accuracy after asking | mean turns "
         "| train s | eval s |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -44,7 +44,8 @@ def test_fields_the_bench_sets_itself_are_refused_with_its_own_option(pair, opti
 
 def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
     args = SimpleNamespace(train_items=Path("train.jsonl"), per_item=3, ask_first=1, temperatures=[0.7],
-                           hint_answers=False, answer_tries=1, extractive_answers=True, max_conversations=500)
+                           hint_answers=False, answer_tries=1, extractive_answers=True, max_conversations=500,
+                           items_first="families")
     base = {"method": "base", "mean_reward": 0.458, "stderr": 0.036, "accuracy": 0.458, "ask_rate_ambiguous": 0.03,
             "ask_rate_unambiguous": 0.02, "mean_turns": 1.03, "train_s": None, "eval_s": None}  # a reused row
     swift = {**base, "method": "swift", "mean_reward": 0.666, "accuracy_after_asking": 0.718, "train_s": 4562.0,
@@ -56,6 +57,7 @@ def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
     assert [row.count("|") for row in rows] == [header.count("|")] * 2
     assert "| 0.666 ± 0.036 |" in rows[1] and "| 0.718 |" in rows[1] and "| 4562 |" in rows[1]
     assert rows[0].split("|")[6].strip() == "-"  # no after-asking accuracy recorded for a reused base row
+    assert any("at most 500 conversations, whole families first." in line for line in lines)
 
 
 def test_refine_continues_each_method_right_after_it_with_its_own_epochs_and_lr():
