@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--refine-epochs", type=float, default=0.0,
                    help="then continue each adapter for this many epochs at --refine-lr, as `clarify train "
                         "--from-adapter ID` does, and evaluate both (0: off)")
+    p.add_argument("--refine-methods", default=None, metavar="M1,M2",
+                   help="refine only these of --methods (default: all of them), e.g. swift: the baselines are "
+                        "then trained once, as `clarify train --method sft|dpo` trains them")
     p.add_argument("--refine-lr", type=float, default=2e-4)
     p.add_argument("--refine-seeds", type=int, default=1,
                    help="refine each adapter this many times (the k-th continuation of an adapter trains with "
@@ -94,7 +97,7 @@ def main(argv=None) -> int:
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
     plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds, args.refine_rounds)
+                          args.train_seeds, args.refine_rounds, args.refine_methods)
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -174,7 +177,8 @@ def main(argv=None) -> int:
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
-                   refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1) -> list[dict]:
+                   refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1,
+                   refine_methods: str | None = None) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
     With several rounds, each round's refinements continue the previous round's average (or refinement),
@@ -193,12 +197,16 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     if (refine_seeds > 1 or refine_rounds > 1) and refine_epochs <= 0:
         raise SystemExit(f"{'--refine-seeds' if refine_seeds > 1 else '--refine-rounds'} needs --refine-epochs "
                          f"(the refinements it repeats)")
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    refined_methods = method_list if refine_methods is None else [m.strip() for m in refine_methods.split(",") if m.strip()]
+    if unknown := [m for m in refined_methods if m not in method_list]:
+        raise SystemExit(f"--refine-methods {','.join(unknown)} is not among --methods {','.join(method_list)}")
     plan = []
-    for method in [m.strip() for m in methods.split(",") if m.strip()]:
+    for method in method_list:
         first = method if train_seeds == 1 else f"{method} (best of {train_seeds} seeds by ranking AUC)"
         plan.append({"name": first, "method": method, "overrides": dict(overrides), "after": None,
                      "averages": [], "seeds": train_seeds})
-        if refine_epochs <= 0:
+        if refine_epochs <= 0 or method not in refined_methods:
             continue
         after = first
         for round_ in range(1, refine_rounds + 1):

@@ -105,6 +105,18 @@ def test_refine_rounds_continue_the_previous_rounds_average():
     assert [p.get("seed_offset", 0) for p in single] == [0, 0, 1, 2]
 
 
+def test_refine_methods_refine_only_the_named_methods_and_the_baselines_train_once():
+    args = parse_args(["--methods", "swift,sft,dpo", "--refine-epochs", "2", "--refine-rounds", "2",
+                       "--refine-methods", "swift"])
+    plan = plan_trainings(args.methods, {}, args.refine_epochs, args.refine_lr, args.refine_seeds,
+                          args.train_seeds, args.refine_rounds, args.refine_methods)
+    one, two = "swift + 2 epochs at lr 0.0002", "swift + 2 epochs at lr 0.0002, round 2"
+    assert [(p["name"], p["after"]) for p in plan] == [
+        ("swift", None), (one, "swift"), (two, one), ("sft", None), ("dpo", None)]
+    with pytest.raises(SystemExit, match="kto is not among --methods"):
+        plan_trainings("swift,sft", {}, 2.0, 2e-4, refine_methods="swift,kto")
+
+
 def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept_one():
     plan = plan_trainings("swift", {}, 2.0, 2e-4, refine_seeds=2, train_seeds=3)
     first, refined = "swift (best of 3 seeds by ranking AUC)", "swift + 2 epochs at lr 0.0002"
