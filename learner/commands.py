@@ -63,6 +63,11 @@ def train_command(
         min=1, max=MAX_TRAIN_SEEDS, help="Train this many seeds (the settings' seed, +1, ...) and keep the one whose ask decision "
                            "ranks the training questions best (its calibration's ranking AUC); each is a full run. "
                            "All stay registered as candidates. Default: CLARIFY_TRAIN_SEEDS, else 1.")] = None,
+    refine_rounds: Annotated[Optional[int], typer.Option(
+        min=0, max=20, help="Then continue the result this many times in a chain (each round: refine_epochs at "
+                            "refine_learning_rate from the last round, a new seed), as --from-adapter LAST does by "
+                            "hand; prints each round's adapter, the last one is the result. Default: "
+                            "CLARIFY_REFINE_ROUNDS for a run from scratch, else 0.")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
     gate: Annotated[bool, typer.Option(help="Run the promotion gate: evaluate on the first gate_items dev items "
                                             "against the active adapter, promote when it passes.")] = False,
@@ -77,11 +82,13 @@ def train_command(
     from logs_db.snapshot import SnapshotFilter
 
     from .jobs import TrainingFailed
+    from .rounds import refine_rounds as run_rounds
     from .seed_search import run_seed_search
 
     settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine,  # engine: --gate only
-                             train_seeds=seeds)
+                             train_seeds=seeds, refine_rounds=refine_rounds)
     seeds = settings.train_seeds
+    rounds = settings.refine_rounds if refine_rounds is not None or from_adapter is None else 0
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
     overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
@@ -97,7 +104,12 @@ def train_command(
             task = bar.add_task(f"training {method}", total=None, loss="-")
 
             def on_progress(event: dict) -> None:
-                if event.get("event") == "seed" and seeds > 1:
+                if event.get("event") == "round":
+                    bar.console.print(f"refinement round {event['round']} of {event['rounds']}, "
+                                      f"from {event['parent_id']}", soft_wrap=True)
+                    bar.update(task, description=f"refining {method}, round {event['round']} of {event['rounds']}",
+                               completed=0, total=None, loss="-")
+                elif event.get("event") == "seed" and seeds > 1:
                     bar.update(task, description=f"training {method}, seed {event['index'] + 1} of {seeds}",
                                completed=0, total=None, loss="-")
                 elif event.get("event") == "snapshot":
@@ -109,17 +121,18 @@ def train_command(
                     bar.update(task, total=event["max_steps"], completed=event["step"],
                                loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
 
+            training = dict(method=method, overrides=overrides, on_progress=on_progress,
+                            filters=SnapshotFilter(source=source, since=since, until=until))
             try:
-                search = run_seed_search(settings, store, seeds, method=method, overrides=overrides,
-                                         on_progress=on_progress, parent_id=from_adapter,
-                                         filters=SnapshotFilter(source=source, since=since, until=until))
+                search = run_seed_search(settings, store, seeds, parent_id=from_adapter, **training)
+                if seeds > 1:
+                    for r in search.results:
+                        bar.console.print(f"seed {r.seed}: {r.outcome.adapter_id}, ranking AUC {r.ranking_auc}, "
+                                          f"logged value {r.logged_value}" + ("  <- kept" if r is search.chosen else ""),
+                                          soft_wrap=True)
+                outcome = run_rounds(settings, store, search.chosen.outcome, rounds, **training)
             except TrainingFailed as exc:
                 fail(str(exc))
-        outcome = search.chosen.outcome
-        if seeds > 1:
-            for r in search.results:
-                typer.echo(f"seed {r.seed}: {r.outcome.adapter_id}, ranking AUC {r.ranking_auc}, "
-                           f"logged value {r.logged_value}" + ("  <- kept" if r is search.chosen else ""))
         if activate:
             store.activate_adapter(outcome.adapter_id, kind="cli")
         typer.echo(f"adapter {outcome.adapter_id} registered ({'active' if activate else 'candidate'}): {outcome.path}")

@@ -1,8 +1,8 @@
 """One background job at a time (a training run, then its promotion gate; or a gate alone), shared by all sessions.
 
 The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training`` (once per
-training seed, ``settings.train_seeds``, keeping the best: ``learner.seed_search``)
-snapshots the rated conversations to Parquet and trains in a child process, then
+training seed, ``settings.train_seeds``, keeping the best: ``learner.seed_search``; then
+``settings.refine_rounds`` chained refinements of it: ``learner.rounds``) snapshots the rated conversations to Parquet and trains in a child process, then
 ``learner.promotion.run_gate`` evaluates the new candidate on the serving engine.
 Browser sessions only read the job's state (``status()``, polled by a gr.Timer), so a
 page reload, or a second browser, sees the same run. The one-at-a-time rule is enforced
@@ -22,7 +22,7 @@ from typing import Callable
 from clarify.settings import Settings
 from learner.jobs import TrainingFailed
 from learner.promotion import GateCancelled, PromotionError, run_gate
-from learner.seed_search import train_best_seed
+from learner.rounds import train_with_rounds
 from learner.train_adapter import METHODS
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
@@ -82,7 +82,7 @@ class TrainingManager:
     """Starts, tracks and cancels the one background job of this server."""
 
     def __init__(self, settings: Settings, store: LogStore, engine=None, *,
-                 train_fn: Callable = train_best_seed, gate_fn: Callable = run_gate):
+                 train_fn: Callable = train_with_rounds, gate_fn: Callable = run_gate):
         self.settings = settings
         self.store = store
         self.engine = engine                  # the serving engine (the gate evaluates on it); None = no gate
@@ -206,6 +206,10 @@ class TrainingManager:
             self._log(job, f"trainer done: {event.get('metrics')}")
         elif kind == "error":
             self._log(job, f"trainer: {event.get('message')}")
+        elif kind == "round":
+            self._update(job, step=0, max_steps=None)
+            self._log(job, f"refinement round {event.get('round')} of {event.get('rounds')}, "
+                           f"from {event.get('parent_id')}")
         elif kind == "seed" and (event.get("seeds") or 1) > 1:
             self._update(job, step=0, max_steps=None)
             self._log(job, f"seed {event.get('index', 0) + 1} of {event.get('seeds')}")

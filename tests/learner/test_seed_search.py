@@ -10,8 +10,6 @@ import pytest
 from learner.jobs import TrainOutcome
 from learner.seed_search import SeedResult, choose
 
-GEORGIA = "Georgia is a country in the Caucasus; its capital is Tbilisi. Georgia is also a US state; its capital is Atlanta."
-PARIS = "The Eiffel Tower stands in Paris. It was finished in 1889."
 
 
 def _result(seed: int, auc: float | None, value: float | None) -> SeedResult:
@@ -78,47 +76,9 @@ def test_a_cancel_between_seeds_stops_the_search_and_keeps_the_finished_runs(mon
         seed_search.run_seed_search(settings, store, 9)
 
 
-def _log_mixed(database: Path) -> None:
-    """12 questions logged twice each, once asking first and once answering: asking paid on the ambiguous
-    Georgia ones, answering paid on the clear Paris ones, so the calibration has both kinds to rank."""
-    from logs_db.store import LogStore
-
-    with LogStore(database) as store:
-        for i in range(6):
-            for asks in (True, False):
-                cid = store.new_conversation(source="simulated", context=GEORGIA, context_key=f"georgia-{i}")
-                store.add_turn(cid, role="user", kind="user", text=f"What is the capital of Georgia? ({i})")
-                if asks:
-                    store.add_turn(cid, role="assistant", kind="ask", text="Do you mean the country or the US state?")
-                    store.add_turn(cid, role="user", kind="user", text="The country.")
-                store.add_turn(cid, role="assistant", kind="answer",
-                               text="Tbilisi." if asks else "Atlanta.")
-                store.set_conversation_reward(cid, 0.9 if asks else 0.0)
-                cid = store.new_conversation(source="simulated", context=PARIS, context_key=f"paris-{i}")
-                store.add_turn(cid, role="user", kind="user", text=f"Where is the Eiffel Tower? ({i})")
-                if asks:
-                    store.add_turn(cid, role="assistant", kind="ask", text="Do you mean the one in Paris?")
-                    store.add_turn(cid, role="user", kind="user", text="Yes.")
-                store.add_turn(cid, role="assistant", kind="answer", text="In Paris.")
-                store.set_conversation_reward(cid, 0.5 if asks else 1.0)
-
-
 @pytest.mark.slow
-def test_cli_trains_each_seed_registers_all_and_keeps_the_best_ranking_one(tmp_path, model_path):
-    from typer.testing import CliRunner
-
-    from clarify.cli import app
-    from logs_db.store import LogStore
-
-    data = tmp_path / "data"
-    data.mkdir()
-    _log_mixed(data / "clarify.duckdb")
-    result = CliRunner().invoke(app, ["train", "--seeds", "2", "--max-steps", "1", "--batch-size", "4",
-                                      "--data-dir", str(data), "--model", str(model_path), "--threads", "1"])
-    assert result.exit_code == 0, result.output
-
-    with LogStore(data / "clarify.duckdb") as store:
-        adapters = {a.id: a for a in store.list_adapters()}
+def test_cli_trains_each_seed_registers_all_and_keeps_the_best_ranking_one(train_cli):
+    output, adapters = train_cli("--seeds", "2")
     assert len(adapters) == 2 and all(a.status == "candidate" for a in adapters.values())
     assert sorted(a.hyperparams["seed"] for a in adapters.values()) == [0, 1]
     aucs = {i: json.loads((Path(a.path) / "clarify_adapter.json").read_text())["calibration"]["ranking_auc"]
@@ -126,9 +86,9 @@ def test_cli_trains_each_seed_registers_all_and_keeps_the_best_ranking_one(tmp_p
     assert all(auc is not None for auc in aucs.values())  # both kinds of question were there to rank
     kept = max(aucs, key=lambda i: (aucs[i], -adapters[i].hyperparams["seed"]))
     if len(set(aucs.values())) == 1:  # a tie in AUC goes to the logged value, then the earlier seed
-        kept = next(line.split(": ")[1].split(",")[0] for line in result.output.splitlines()
+        kept = next(line.split(": ")[1].split(",")[0] for line in output.splitlines()
                     if line.endswith("<- kept"))
     for i, a in adapters.items():
-        line = next(line for line in result.output.splitlines() if line.startswith(f"seed {a.hyperparams['seed']}: {i}"))
+        line = next(line for line in output.splitlines() if line.startswith(f"seed {a.hyperparams['seed']}: {i}"))
         assert f"ranking AUC {aucs[i]}" in line and line.endswith("<- kept") == (i == kept)
-    assert f"adapter {kept} registered (candidate)" in result.output
+    assert f"adapter {kept} registered (candidate)" in output

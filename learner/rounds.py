@@ -1,0 +1,67 @@
+"""Refinement rounds: continue a trained adapter several times, each round from the last one's result.
+
+Why: from the same logs, a first Swift run's ask decision is often far from done (a weak seed ranks the
+training questions at AUC 0.69), and each further round of 2 epochs at a lower learning rate, with a new
+seed (new notes orders and renames), kept improving it on questions it never saw: within the issue's
+500-conversation cap, the fourth and fifth rounds of a chain met the reward and ask-rate targets where the
+first three did not (docs/RESULTS.md, twenty-second session). A round is exactly `clarify train
+--from-adapter LAST --epochs E --lr LR`, so every round is a registered candidate with its parent: a chain
+stopped or cancelled part-way keeps the rounds it finished, and none is half-trained.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from clarify.settings import Settings
+from logs_db.store import LogStore
+
+from .jobs import TrainingFailed, TrainOutcome, run_training
+from .seed_search import train_best_seed
+
+
+def refine_rounds(
+    settings: Settings,
+    store: LogStore,
+    start: TrainOutcome,
+    rounds: int,
+    *,
+    overrides: dict | None = None,
+    on_progress: Callable[[dict], None] = lambda _: None,
+    cancel: threading.Event | None = None,
+    **training,
+) -> TrainOutcome:
+    """`rounds` continuations in a chain from `start`; the last one's outcome.
+
+    Round r trains with seed settings.seed + r - 1 (each round continues a new adapter, so run_training's
+    k-th-continuation rule gives it the settings' seed; the offset makes every round draw new views).
+    The refine epochs and learning rate come from the settings; other overrides (max_steps, ...) carry over.
+    """
+    if rounds < 0:
+        raise ValueError(f"rounds is how many refinements to chain, 0 or more, not {rounds}.")
+    refine = {**(overrides or {}), "epochs": settings.refine_epochs, "learning_rate": settings.refine_learning_rate}
+    outcome = start
+    for r in range(1, rounds + 1):
+        if cancel is not None and cancel.is_set():
+            raise TrainingFailed(f"Cancelled before refinement round {r} of {rounds}; {outcome.adapter_id} "
+                                 "and the rounds before it stay registered.")
+        on_progress({"event": "round", "round": r, "rounds": rounds, "parent_id": outcome.adapter_id})
+        try:
+            outcome = run_training(settings.with_overrides(seed=settings.seed + r - 1), store, overrides=refine,
+                                   parent_id=outcome.adapter_id, on_progress=on_progress, cancel=cancel, **training)
+        except TrainingFailed as exc:
+            raise TrainingFailed(f"Refinement round {r} of {rounds}: {exc} {outcome.adapter_id} and the rounds "
+                                 "before it stay registered.") from exc
+    return outcome
+
+
+def train_with_rounds(settings: Settings, store: LogStore, *, parent_id: str | None = None,
+                      rounds: int | None = None, **training) -> TrainOutcome:
+    """What the UI and the scheduler call: the first run (best of settings.train_seeds), then
+    settings.refine_rounds refinements of it. A run that itself continues an adapter (the Training tab's
+    Refine) is one refinement, so it gets no further rounds unless `rounds` says so."""
+    first = train_best_seed(settings, store, parent_id=parent_id, **training)
+    if rounds is None:
+        rounds = settings.refine_rounds if parent_id is None else 0
+    return refine_rounds(settings, store, first, rounds, **training)
