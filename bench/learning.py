@@ -8,6 +8,8 @@
 4. Print one table; with --write, also docs/RESULTS.md.
 
 Usage: .venv/bin/python bench/learning.py [--methods swift,refit,sft,dpo] [--dev-limit N] [--write]
+(the defaults are the measured recipe: extractive behaviour answers, and the reward-weighted methods refined
+five times in a chain, 2 epochs at lr 2e-4 each; the baselines are trained once)
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--items-first", choices=["families", "file"], default="families",
                    help="which train items the conversation cap keeps: whole families (an ambiguous question with "
                         "its clear counterparts, agent/item_budget.py) first, or the first ones in file order")
-    p.add_argument("--extractive-answers", action="store_true",
-                   help="behaviour policy: answers are the note sentence closest to the user's words")
+    p.add_argument("--extractive-answers", action=argparse.BooleanOptionalAction, default=True,
+                   help="behaviour policy: answers are the note sentence closest to the user's words (default on)")
     p.add_argument("--answer-tries", type=int, default=1,
                    help="behaviour policy: resample a wrong final answer up to this many times (1 = off)")
     p.add_argument("--methods", default="swift,sft,refit,dpo")
@@ -64,20 +66,21 @@ def parse_args(argv=None):
     p.add_argument("--set", dest="train_set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a TrainConfig field for every method, e.g. --set bf16=false --set lora_r=8 "
                         "--set target_modules=q_proj,v_proj")
-    p.add_argument("--refine-epochs", type=float, default=0.0,
+    p.add_argument("--refine-epochs", type=float, default=2.0,
                    help="then continue each adapter for this many epochs at --refine-lr, as `clarify train "
-                        "--from-adapter ID` does, and evaluate both (0: off)")
+                        "--from-adapter ID` does, and evaluate both (0: off; default 2, the recipe)")
     p.add_argument("--refine-methods", default=None, metavar="M1,M2",
-                   help="refine only these of --methods (default: all of them), e.g. swift: the baselines are "
-                        "then trained once, as `clarify train --method sft|dpo` trains them")
+                   help="refine only these of --methods (default: the reward-weighted ones, swift and refit; the "
+                        "baselines sft, dpo and kto are trained once, as `clarify train --method M` trains them)")
     p.add_argument("--refine-lr", type=float, default=2e-4)
     p.add_argument("--refine-seeds", type=int, default=1,
                    help="refine each adapter this many times (the k-th continuation of an adapter trains with "
                         "seed --seed + k) and also evaluate the average of the refinements, as `clarify adapters "
                         "average` makes it")
-    p.add_argument("--refine-rounds", type=int, default=1,
+    p.add_argument("--refine-rounds", type=int, default=None,
                    help="repeat the refinement this many times, each round continuing the last one's result (the "
-                        "average of its --refine-seeds refinements, or its one refinement)")
+                        "average of its --refine-seeds refinements, or its one refinement); default 5 (the recipe "
+                        "`clarify train --refine-rounds 5` runs), 1 with --refine-epochs 0")
     p.add_argument("--train-seeds", type=int, default=1,
                    help="train each method's first run with this many seeds and keep the one whose ask decision "
                         "ranks the training questions best, as `clarify train --seeds K` does (training data only)")
@@ -96,8 +99,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.lr}.items() if v is not None}
     overrides.update(parse_train_overrides(args.train_set))  # a bad --set fails before an hour of work starts
-    plan = plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds, args.refine_rounds, args.refine_methods)
+    plan = plan_from_args(args, overrides)
     settings = Settings(data_dir=args.data_dir, threads=args.threads, seed=args.seed,
                         model=str(resolve_model(None, REPO / ".clarify" / "models")))
     if not args.reuse and settings.database.exists():
@@ -174,6 +176,17 @@ def main(argv=None) -> int:
     print(render(rows, args))
     store.close()
     return 0
+
+
+def plan_from_args(args, overrides: dict) -> list[dict]:
+    """The plan the options ask for. Unset, --refine-rounds is the recipe's 5 when refining at all, and
+    --refine-methods the methods of the paper's objective (swift, refit): the rounds are their recipe."""
+    rounds = args.refine_rounds if args.refine_rounds is not None else (5 if args.refine_epochs > 0 else 1)
+    refined = args.refine_methods
+    if refined is None:
+        refined = ",".join(m for m in (m.strip() for m in args.methods.split(",")) if m in ("swift", "refit"))
+    return plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
+                          args.train_seeds, rounds, refined)
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,

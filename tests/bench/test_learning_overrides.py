@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from learning import parse_args, parse_train_overrides, plan_trainings, render  # noqa: E402
+from learning import parse_args, parse_train_overrides, plan_from_args, plan_trainings, render  # noqa: E402
 
 from learner.train_adapter import TrainConfig  # noqa: E402
 
@@ -107,14 +107,28 @@ def test_refine_rounds_continue_the_previous_rounds_average():
 
 def test_refine_methods_refine_only_the_named_methods_and_the_baselines_train_once():
     args = parse_args(["--methods", "swift,sft,dpo", "--refine-epochs", "2", "--refine-rounds", "2",
-                       "--refine-methods", "swift"])
-    plan = plan_trainings(args.methods, {}, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds, args.refine_rounds, args.refine_methods)
+                       "--refine-methods", "swift,sft"])
     one, two = "swift + 2 epochs at lr 0.0002", "swift + 2 epochs at lr 0.0002, round 2"
-    assert [(p["name"], p["after"]) for p in plan] == [
-        ("swift", None), (one, "swift"), (two, one), ("sft", None), ("dpo", None)]
+    sft_one, sft_two = "sft + 2 epochs at lr 0.0002", "sft + 2 epochs at lr 0.0002, round 2"
+    assert [(p["name"], p["after"]) for p in plan_from_args(args, {})] == [
+        ("swift", None), (one, "swift"), (two, one), ("sft", None), (sft_one, "sft"), (sft_two, sft_one),
+        ("dpo", None)]
     with pytest.raises(SystemExit, match="kto is not among --methods"):
         plan_trainings("swift,sft", {}, 2.0, 2e-4, refine_methods="swift,kto")
+
+
+def test_the_defaults_are_the_recipe_five_chained_rounds_for_the_reward_weighted_methods_only():
+    args = parse_args([])
+    assert args.extractive_answers and not parse_args(["--no-extractive-answers"]).extractive_answers
+    plan = plan_from_args(args, {})
+    assert [p["name"] for p in plan if p["method"] in ("sft", "dpo")] == ["sft", "dpo"]  # baselines: one run
+    for method in ("swift", "refit"):
+        chain = [p for p in plan if p["method"] == method]
+        assert len(chain) == 6 and [p["after"] for p in chain[1:]] == [p["name"] for p in chain[:-1]]
+        assert all(p["overrides"] == {"epochs": 2.0, "learning_rate": 2e-4} for p in chain[1:])
+    # no refinement: every method trains once, and the rounds' default does not get in the way
+    assert [p["name"] for p in plan_from_args(parse_args(["--refine-epochs", "0"]), {})] == [
+        "swift", "sft", "refit", "dpo"]
 
 
 def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept_one():
@@ -126,11 +140,12 @@ def test_train_seeds_search_the_first_run_only_and_refinements_continue_the_kept
 
 
 @pytest.mark.parametrize("argv, message", [(["--refine-seeds", "0"], "must be 1 or more"),
-                                           (["--refine-seeds", "2"], "needs --refine-epochs"),
+                                           (["--refine-seeds", "2", "--refine-epochs", "0"], "needs --refine-epochs"),
                                            (["--train-seeds", "0"], "must be 1 to 8"),
                                            (["--train-seeds", "9"], "must be 1 to 8"),
                                            (["--refine-rounds", "0", "--refine-epochs", "2"], "must be 1 or more"),
-                                           (["--refine-rounds", "2"], "--refine-rounds needs --refine-epochs")])
+                                           (["--refine-rounds", "2", "--refine-epochs", "0"],
+                                            "--refine-rounds needs --refine-epochs")])
 def test_bad_seed_counts_are_refused_before_any_work(argv, message, tmp_path):
     from learning import main
 
