@@ -2,7 +2,8 @@
 
 The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training`` (once per
 training seed, ``settings.train_seeds``, keeping the best: ``learner.seed_search``; then
-``settings.refine_rounds`` chained refinements of it: ``learner.rounds``) snapshots the rated conversations to Parquet and trains in a child process, then
+``settings.refine_rounds`` chained refinements of it: ``learner.rounds``) snapshots the rated
+conversations to Parquet and trains in a child process, then
 ``learner.promotion.run_gate`` evaluates the new candidate on the serving engine.
 Browser sessions only read the job's state (``status()``, polled by a gr.Timer), so a
 page reload, or a second browser, sees the same run. The one-at-a-time rule is enforced
@@ -160,7 +161,8 @@ class TrainingManager:
             self._append(job, "cancel requested" + (f" by {user}" if user else ""))
             if job.phase == "gate":
                 return "Cancelling: the gate stops after the evaluation in progress."
-            return "Cancelling: the trainer process is being stopped; nothing will be registered."
+            return ("Cancelling: the trainer process is being stopped; the run in progress registers nothing "
+                    "(rounds or seeds already finished stay registered as candidates).")
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Server exit: stop a running job (the trainer child is terminated) and wait a little for it."""
