@@ -178,13 +178,18 @@ def main(argv=None) -> int:
     return 0
 
 
+def names_in(csv: str) -> list[str]:
+    """The names of a comma-separated option (--methods, --refine-methods), blanks dropped."""
+    return [m.strip() for m in csv.split(",") if m.strip()]
+
+
 def plan_from_args(args, overrides: dict) -> list[dict]:
     """The plan the options ask for. Unset, --refine-rounds is the recipe's 5 when refining at all, and
     --refine-methods the methods of the paper's objective (swift, refit): the rounds are their recipe."""
     rounds = args.refine_rounds if args.refine_rounds is not None else (5 if args.refine_epochs > 0 else 1)
     refined = args.refine_methods
     if refined is None:
-        refined = ",".join(m for m in (m.strip() for m in args.methods.split(",")) if m in ("swift", "refit"))
+        refined = ",".join(m for m in names_in(args.methods) if m in ("swift", "refit"))
     return plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
                           args.train_seeds, rounds, refined)
 
@@ -210,8 +215,8 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     if (refine_seeds > 1 or refine_rounds > 1) and refine_epochs <= 0:
         raise SystemExit(f"{'--refine-seeds' if refine_seeds > 1 else '--refine-rounds'} needs --refine-epochs "
                          f"(the refinements it repeats)")
-    method_list = [m.strip() for m in methods.split(",") if m.strip()]
-    refined_methods = method_list if refine_methods is None else [m.strip() for m in refine_methods.split(",") if m.strip()]
+    method_list = names_in(methods)
+    refined_methods = method_list if refine_methods is None else names_in(refine_methods)
     if unknown := [m for m in refined_methods if m not in method_list]:
         raise SystemExit(f"--refine-methods {','.join(unknown)} is not among --methods {','.join(method_list)}")
     plan = []
