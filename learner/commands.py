@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -102,8 +103,12 @@ def train_command(
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
             task = bar.add_task(f"training {method}", total=None, loss="-")
+            logged: set = set()  # the tenths of this run already printed as plain lines
+            started = time.monotonic()
 
             def on_progress(event: dict) -> None:
+                if event.get("event") in ("round", "seed"):
+                    logged.clear()  # a new run: its tenths are printed again
                 if event.get("event") == "round":
                     bar.console.print(f"refinement round {event['round']} of {event['rounds']}, "
                                       f"from {event['parent_id']}", soft_wrap=True)
@@ -118,8 +123,11 @@ def train_command(
                         store.set_training_run_trigger(event["run_id"], "cli")
                 elif event.get("event") in ("start", "progress"):
                     loss = event.get("loss")
-                    bar.update(task, total=event["max_steps"], completed=event["step"],
-                               loss=f"{loss:.4f}" if isinstance(loss, (int, float)) else "-")
+                    loss_text = f"{loss:.4f}" if isinstance(loss, (int, float)) else "-"
+                    bar.update(task, total=event["max_steps"], completed=event["step"], loss=loss_text)
+                    if not bar.console.is_terminal and tenth_reached(event["step"], event["max_steps"], logged):
+                        bar.console.print(f"step {event['step']}/{event['max_steps']}, loss {loss_text}, "
+                                          f"{time.monotonic() - started:.0f} s in", soft_wrap=True)
 
             training = dict(method=method, overrides=overrides, on_progress=on_progress,
                             filters=SnapshotFilter(source=source, since=since, until=until))
@@ -139,6 +147,16 @@ def train_command(
         typer.echo(f"metrics: {outcome.metrics}")
         if gate:
             _gate(settings, store, outcome.adapter_id)
+
+
+def tenth_reached(step: int, total: int, logged: set) -> bool:
+    """Whether `step` reaches a tenth of `total` not printed yet (and marks it). Why: without a terminal
+    (nohup, CI, a log file) rich draws no live bar, so an hour of training would otherwise print nothing."""
+    tenth = min(10, step * 10 // total) if total > 0 and step > 0 else 0
+    if tenth == 0 or tenth in logged:
+        return False
+    logged.add(tenth)
+    return True
 
 
 def _gate(settings, store, adapter_id: str) -> None:

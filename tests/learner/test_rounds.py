@@ -107,6 +107,7 @@ def test_cli_refine_rounds_registers_the_first_run_and_its_refinement(train_cli)
     first = next(a for a in adapters.values() if a.parent_id is None)
     refined = next(a for a in adapters.values() if a.parent_id == first.id)
     assert f"refinement round 1 of 1, from {first.id}" in output
+    assert output.count("step 1/1, loss ") == 2  # no terminal: a plain line for each run, not a silent hour
     assert f"adapter {refined.id} registered (candidate)" in output
     assert refined.hyperparams["epochs"] == 2.0 and refined.hyperparams["learning_rate"] == 2e-4
     assert refined.hyperparams["init_adapter"] == first.path
