@@ -81,6 +81,10 @@ def parse_args(argv=None):
                    help="repeat the refinement this many times, each round continuing the last one's result (the "
                         "average of its --refine-seeds refinements, or its one refinement); default 5 (the recipe "
                         "`clarify train --refine-rounds 5` runs), 1 with --refine-epochs 0")
+    p.add_argument("--average-last", type=int, default=Settings().refine_average_last,
+                   help="with a chain of at least this many rounds (one refinement each), also evaluate the average "
+                        "of its last this many rounds: the chain's result, as `clarify train --refine-rounds R` "
+                        "serves it (0 or 1: off)")
     p.add_argument("--train-seeds", type=int, default=1,
                    help="train each method's first run with this many seeds and keep the one whose ask decision "
                         "ranks the training questions best, as `clarify train --seeds K` does (training data only)")
@@ -151,9 +155,14 @@ def main(argv=None) -> int:
     for step in plan:
         t = time.time()
         if step["averages"]:
-            adapter_id = average_registered(settings, store, [trained[name] for name in step["averages"]])
+            members = [trained[name] for name in step["averages"]]
+            if step.get("chain"):  # rounds of one chain: each member's time already includes the ones before
+                adapter_id = average_registered(settings, store, members, parent_id=trained[step["after"]])
+                spent[step["name"]] = spent[step["averages"][-1]]
+            else:  # refinements of one adapter side by side
+                adapter_id = average_registered(settings, store, members)
+                spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
             path = Path(store.get_adapter(adapter_id).path)
-            spent[step["name"]] = spent[step["after"]] + sum(spent[n] - spent[step["after"]] for n in step["averages"])
         else:
             step_settings = settings.with_overrides(seed=settings.seed + step.get("seed_offset", 0))
             search = run_seed_search(step_settings, store, step["seeds"], method=step["method"],
@@ -191,17 +200,19 @@ def plan_from_args(args, overrides: dict) -> list[dict]:
     if refined is None:
         refined = ",".join(m for m in names_in(args.methods) if m in ("swift", "refit"))
     return plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds, rounds, refined)
+                          args.train_seeds, rounds, refined, args.average_last)
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
                    refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1,
-                   refine_methods: str | None = None) -> list[dict]:
+                   refine_methods: str | None = None, average_last: int = 0) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
     With several rounds, each round's refinements continue the previous round's average (or refinement),
     with seeds of their own (a chain of single refinements trains with seed, seed + 1, ...: new notes orders
-    and renames every round, as the twenty-second session's chain did).
+    and renames every round, as the twenty-second session's chain did). A chain of single refinements with at
+    least `average_last` (>= 2) rounds ends with the average of its last that many rounds, the chain's result
+    in the product (learner/rounds.py).
 
     Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
     trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
@@ -239,6 +250,10 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
                 plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
                              "after": after, "averages": names, "seeds": 1})
             after = plan[-1]["name"]
+        if refine_seeds == 1 and 2 <= average_last <= refine_rounds:
+            members = [s["name"] for s in plan if s["method"] == method and s["after"] is not None][-average_last:]
+            plan.append({"name": f"{method}, average of the last {average_last} rounds", "method": method,
+                         "overrides": {}, "after": members[-1], "averages": members, "seeds": 1, "chain": True})
     return plan
 
 

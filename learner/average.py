@@ -98,8 +98,9 @@ def _calibrate(base_model: Path, saved: Path, model) -> None:
 
 
 def average_registered(settings, store, adapter_ids: list[str], *, combination: str = "svd",
-                       rank: int | None = None) -> str:
-    """Average registered adapters into a new registered candidate; returns its id. Nothing is registered on error."""
+                       rank: int | None = None, parent_id: str | None = None) -> str:
+    """Average registered adapters into a new registered candidate; returns its id. Nothing is registered on error.
+    Its parent: `parent_id`, else the members' common parent (seeds of one refinement), else none."""
     from agent.engine import AdapterLoadError
     from clarify.model_store import resolve_model
     from logs_db.store import UnknownId
@@ -119,7 +120,7 @@ def average_registered(settings, store, adapter_ids: list[str], *, combination: 
         raise AverageError(str(exc)) from exc
     parents = {m.parent_id for m in members}
     store.register_adapter(adapter_id=adapter_id, method="average", path=str(out_dir.resolve()),
-                           parent_id=parents.pop() if len(parents) == 1 else None,
+                           parent_id=parent_id or (parents.pop() if len(parents) == 1 else None),
                            hyperparams={"members": list(adapter_ids), "member_methods": [m.method for m in members],
                                         "combination": combination, "r": config["r"]})
     return adapter_id

@@ -114,6 +114,9 @@ def train_command(
                                       f"from {event['parent_id']}", soft_wrap=True)
                     bar.update(task, description=f"refining {method}, round {event['round']} of {event['rounds']}",
                                completed=0, total=None, loss="-")
+                elif event.get("event") == "average":
+                    bar.console.print(f"averaging the last {len(event['members'])} rounds: "
+                                      + ", ".join(event["members"]), soft_wrap=True)
                 elif event.get("event") == "seed" and seeds > 1:
                     bar.update(task, description=f"training {method}, seed {event['index'] + 1} of {seeds}",
                                completed=0, total=None, loss="-")

@@ -7,16 +7,24 @@ seed (new notes orders and renames), kept improving it on questions it never saw
 first three did not (docs/RESULTS.md, twenty-second session). A round is exactly `clarify train
 --from-adapter LAST --epochs E --lr LR`, so every round is a registered candidate with its parent: a chain
 stopped or cancelled part-way keeps the rounds it finished, and none is half-trained.
+
+The chain's result is the weight average of its last `refine_average_last` rounds (learner/average.py),
+calibrated like any adapter: single rounds of one seed swing the ask decision by several dev items either way
+(seed 1's round 4 asked on 10% of clear items, its round 5 on 24%), and the average of the two asked on 14%
+with 93% of ambiguous ones, the best of the three (docs/RESULTS.md, twenty-fifth session). The rounds
+stay registered, so either can still be served instead.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Callable
 
 from clarify.settings import Settings
 from logs_db.store import LogStore
 
+from .average import AverageError, average_registered
 from .jobs import TrainingFailed, TrainOutcome, run_training
 from .seed_search import train_best_seed
 
@@ -32,7 +40,8 @@ def refine_rounds(
     cancel: threading.Event | None = None,
     **training,
 ) -> TrainOutcome:
-    """`rounds` continuations in a chain from `start`; the last one's outcome.
+    """`rounds` continuations in a chain from `start`; the last one's outcome, or, with at least
+    settings.refine_average_last (>= 2) rounds, the average of the last that many rounds.
 
     Round r trains with seed settings.seed + r - 1 (each round continues a new adapter, so run_training's
     k-th-continuation rule gives it the settings' seed; the offset makes every round draw new views).
@@ -41,7 +50,7 @@ def refine_rounds(
     if rounds < 0:
         raise ValueError(f"rounds is how many refinements to chain, 0 or more, not {rounds}.")
     refine = {**(overrides or {}), "epochs": settings.refine_epochs, "learning_rate": settings.refine_learning_rate}
-    outcome = start
+    outcome, finished = start, []
     for r in range(1, rounds + 1):
         if cancel is not None and cancel.is_set():
             raise TrainingFailed(f"Cancelled before refinement round {r} of {rounds}; {outcome.adapter_id} "
@@ -53,7 +62,26 @@ def refine_rounds(
         except TrainingFailed as exc:
             raise TrainingFailed(f"Refinement round {r} of {rounds}: {exc} {outcome.adapter_id} and the rounds "
                                  "before it stay registered.") from exc
-    return outcome
+        finished.append(outcome)
+    last = settings.refine_average_last
+    if last < 2 or rounds < last:
+        return outcome
+    return _average_of(settings, store, outcome, [o.adapter_id for o in finished[-last:]], on_progress, cancel)
+
+
+def _average_of(settings: Settings, store: LogStore, newest: TrainOutcome, members: list[str],
+                on_progress: Callable[[dict], None], cancel: threading.Event | None) -> TrainOutcome:
+    """The registered average of the chain's last rounds, its parent the newest round (the chain's lineage)."""
+    kept = f"{newest.adapter_id} and the rounds before it stay registered."
+    if cancel is not None and cancel.is_set():
+        raise TrainingFailed(f"Cancelled before averaging the last {len(members)} rounds; {kept}")
+    on_progress({"event": "average", "members": members})
+    try:
+        adapter_id = average_registered(settings, store, members, parent_id=newest.adapter_id)
+    except AverageError as exc:
+        raise TrainingFailed(f"Averaging the last {len(members)} rounds failed: {exc} {kept}") from exc
+    row = store.get_adapter(adapter_id)
+    return TrainOutcome(newest.run_id, adapter_id, Path(row.path), {**newest.metrics, "averaged": members})
 
 
 def train_with_rounds(settings: Settings, store: LogStore, *, parent_id: str | None = None,

@@ -45,7 +45,7 @@ class JobStatus:
     user: str | None
     method: str | None = None
     status: str = "running"           # running | succeeded | failed | cancelled
-    phase: str = "starting"           # starting | snapshot | training | gate | done
+    phase: str = "starting"           # starting | snapshot | training | averaging | gate | done
     step: int = 0
     max_steps: int | None = None
     loss: float | None = None
@@ -212,6 +212,10 @@ class TrainingManager:
             self._update(job, step=0, max_steps=None)
             self._log(job, f"refinement round {event.get('round')} of {event.get('rounds')}, "
                            f"from {event.get('parent_id')}")
+        elif kind == "average":
+            self._update(job, phase="averaging")
+            self._log(job, f"averaging the last {len(event.get('members') or [])} rounds: "
+                           + ", ".join(event.get("members") or []))
         elif kind == "seed" and (event.get("seeds") or 1) > 1:
             self._update(job, step=0, max_steps=None)
             self._log(job, f"seed {event.get('index', 0) + 1} of {event.get('seeds')}")

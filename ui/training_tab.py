@@ -194,7 +194,9 @@ def build_training_tab(h: TrainingHandlers) -> dict:
     gr.Markdown("Train a LoRA adapter from the rated conversations. The run happens in a separate process; "
                 "chat keeps working meanwhile. Only one run at a time, for the whole server. "
                 + (f"A fresh run is then refined {s.refine_rounds} time(s) in a chain ({s.refine_epochs:g} epochs at lr "
-                   f"{s.refine_learning_rate:g} each, CLARIFY_REFINE_ROUNDS); every round is a candidate. "
+                   f"{s.refine_learning_rate:g} each, CLARIFY_REFINE_ROUNDS); every round is a candidate"
+                   + (f", and the result is the average of the last {s.refine_average_last} rounds. "
+                      if 2 <= s.refine_average_last <= s.refine_rounds else ". ")
                    if s.refine_rounds else "")
                 + ("After training, the promotion gate evaluates the new adapter on the first "
                    f"{s.gate_items} dev items against the active one (margin {s.promotion_margin:g})"

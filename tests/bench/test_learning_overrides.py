@@ -111,7 +111,8 @@ def test_refine_methods_refine_only_the_named_methods_and_the_baselines_train_on
     one, two = "swift + 2 epochs at lr 0.0002", "swift + 2 epochs at lr 0.0002, round 2"
     sft_one, sft_two = "sft + 2 epochs at lr 0.0002", "sft + 2 epochs at lr 0.0002, round 2"
     assert [(p["name"], p["after"]) for p in plan_from_args(args, {})] == [
-        ("swift", None), (one, "swift"), (two, one), ("sft", None), (sft_one, "sft"), (sft_two, sft_one),
+        ("swift", None), (one, "swift"), (two, one), ("swift, average of the last 2 rounds", two),
+        ("sft", None), (sft_one, "sft"), (sft_two, sft_one), ("sft, average of the last 2 rounds", sft_two),
         ("dpo", None)]
     with pytest.raises(SystemExit, match="kto is not among --methods"):
         plan_trainings("swift,sft", {}, 2.0, 2e-4, refine_methods="swift,kto")
@@ -123,9 +124,13 @@ def test_the_defaults_are_the_recipe_five_chained_rounds_for_the_reward_weighted
     plan = plan_from_args(args, {})
     assert [p["name"] for p in plan if p["method"] in ("sft", "dpo")] == ["sft", "dpo"]  # baselines: one run
     for method in ("swift", "refit"):
-        chain = [p for p in plan if p["method"] == method]
+        *chain, average = [p for p in plan if p["method"] == method]
         assert len(chain) == 6 and [p["after"] for p in chain[1:]] == [p["name"] for p in chain[:-1]]
         assert all(p["overrides"] == {"epochs": 2.0, "learning_rate": 2e-4} for p in chain[1:])
+        # the chain's result, as the product serves it: the average of rounds 4 and 5, parent round 5
+        assert average["chain"] and average["averages"] == [p["name"] for p in chain[-2:]]
+        assert average["after"] == chain[-1]["name"]
+    assert not any(p["averages"] for p in plan_from_args(parse_args(["--average-last", "0"]), {}))
     # no refinement: every method trains once, and the rounds' default does not get in the way
     assert [p["name"] for p in plan_from_args(parse_args(["--refine-epochs", "0"]), {})] == [
         "swift", "sft", "refit", "dpo"]
