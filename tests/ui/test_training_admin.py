@@ -273,3 +273,27 @@ def test_ab_split_from_the_adapters_tab_and_per_arm_insights(settings, store, se
     assert row["arm"] == "B" and row["adapter"] == cand and row["conversations"] == 3
     assert row["mean_reward"] == pytest.approx(0.667, abs=1e-3) and row["ci95_low"] < row["mean_reward"] < row["ci95_high"]
     assert "A/B split off" in h.set_ab(NO_AB, 0.3, ROOT)[0] and service.ab_state() == (None, 0.3)
+
+
+def test_a_chain_shows_its_rounds_and_final_average_in_the_job_log(settings, store):
+    """The manager's log of a chain (its events faked here; tests/learner/test_rounds.py runs a real one)."""
+    from learner.jobs import TrainOutcome
+
+    def chain(settings, store, *, on_progress, **_):
+        on_progress({"event": "round", "round": 1, "rounds": 2, "parent_id": "swift-1"})
+        on_progress({"event": "round", "round": 2, "rounds": 2, "parent_id": "swift-2"})
+        on_progress({"event": "average", "members": ["swift-2", "swift-3"]})
+        return TrainOutcome("run-1", "average-1", settings.data_dir, {"averaged": ["swift-2", "swift-3"]})
+
+    m = TrainingManager(settings, store, None, train_fn=chain)
+    try:
+        m.start_training(method="swift", gate=False)
+        wait_done(m, 60)
+        job = m.status()
+    finally:
+        m.shutdown()
+    lines = [line.split(" ", 1)[1] for line in job.log]  # without the HH:MM:SS stamp
+    assert job.status == "succeeded" and job.adapter_id == "average-1"
+    assert "refinement round 2 of 2, from swift-2" in lines
+    assert "averaging the last 2 rounds: swift-2, swift-3" in lines
+    assert "adapter average-1 registered as a candidate" in lines
