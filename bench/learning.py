@@ -36,6 +36,7 @@ from agent.transformers_engine import TransformersEngine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.average import average_registered  # noqa: E402
+from learner.rounds import averaged_rounds  # noqa: E402
 from learner.seed_search import MAX_SEEDS, run_seed_search  # noqa: E402
 from logs_db.snapshot import SnapshotFilter  # noqa: E402
 from logs_db.store import LogStore  # noqa: E402
@@ -250,7 +251,7 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
                 plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
                              "after": after, "averages": names, "seeds": 1})
             after = plan[-1]["name"]
-        if refine_seeds == 1 and 2 <= average_last <= refine_rounds:
+        if refine_seeds == 1 and averaged_rounds(refine_rounds, average_last):
             members = [s["name"] for s in plan if s["method"] == method and s["after"] is not None][-average_last:]
             plan.append({"name": f"{method}, average of the last {average_last} rounds", "method": method,
                          "overrides": {}, "after": members[-1], "averages": members, "seeds": 1, "chain": True})

@@ -63,10 +63,16 @@ def refine_rounds(
             raise TrainingFailed(f"Refinement round {r} of {rounds}: {exc} {outcome.adapter_id} and the rounds "
                                  "before it stay registered.") from exc
         finished.append(outcome)
-    last = settings.refine_average_last
-    if last < 2 or rounds < last:
+    last = averaged_rounds(rounds, settings.refine_average_last)
+    if not last:
         return outcome
     return _average_of(settings, store, outcome, [o.adapter_id for o in finished[-last:]], on_progress, cancel)
+
+
+def averaged_rounds(rounds: int, average_last: int) -> int:
+    """How many of a chain's last rounds its result averages: `average_last` when the chain has that many and
+    it is 2 or more, else 0 (the last round is the result). The one rule the CLI, the UI and the bench share."""
+    return average_last if 2 <= average_last <= rounds else 0
 
 
 def _average_of(settings: Settings, store: LogStore, newest: TrainOutcome, members: list[str],

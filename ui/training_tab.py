@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from clarify.settings import Settings
+from learner.rounds import averaged_rounds
 from learner.scheduler import Scheduler
 from learner.train_adapter import METHODS
 from logs_db.snapshot import SnapshotFilter
@@ -196,7 +197,7 @@ def build_training_tab(h: TrainingHandlers) -> dict:
                 + (f"A fresh run is then refined {s.refine_rounds} time(s) in a chain ({s.refine_epochs:g} epochs at lr "
                    f"{s.refine_learning_rate:g} each, CLARIFY_REFINE_ROUNDS); every round is a candidate"
                    + (f", and the result is the average of the last {s.refine_average_last} rounds. "
-                      if 2 <= s.refine_average_last <= s.refine_rounds else ". ")
+                      if averaged_rounds(s.refine_rounds, s.refine_average_last) else ". ")
                    if s.refine_rounds else "")
                 + ("After training, the promotion gate evaluates the new adapter on the first "
                    f"{s.gate_items} dev items against the active one (margin {s.promotion_margin:g})"

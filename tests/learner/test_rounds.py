@@ -167,3 +167,10 @@ def test_cli_refine_rounds_registers_the_first_run_its_refinements_and_their_ave
     assert refined.hyperparams["init_adapter"] == first.path
     for adapter in (first, refined, second, average):
         assert (Path(adapter.path) / "adapter_model.safetensors").is_file()
+
+
+def test_the_average_rule_needs_two_or_more_rounds_and_that_many_in_the_chain():
+    from learner.rounds import averaged_rounds
+
+    assert [averaged_rounds(rounds, 2) for rounds in (0, 1, 2, 5)] == [0, 0, 2, 2]
+    assert averaged_rounds(5, 1) == averaged_rounds(5, 0) == 0 and averaged_rounds(3, 3) == 3
