@@ -144,7 +144,8 @@ def simulate_command(
     )
     typer.echo(
         f"mean reward {s['mean_reward']:.3f} ± {s['stderr']:.3f}, accuracy {s['accuracy']:.3f}, "
-        f"ask rate {s['ask_rate']:.3f} (unforced {_fmt(s['ask_rate_unforced'])}, {s['forced']} forced to ask)"
+        f"ask rate {s['ask_rate']:.3f} (unforced {_fmt(s['ask_rate_unforced'])}, {s['forced']} forced to ask), "
+        f"questions naming the options {_fmt(s['asks_named_options'])}"
     )
 
 
@@ -217,13 +218,15 @@ def _print_table(result, adapter_id: str | None, path: Path, wall: float, run_id
     table.add_row("mean reward, ambiguous", _fmt(d["mean_reward_ambiguous"]))
     table.add_row("mean reward, unambiguous", _fmt(d["mean_reward_unambiguous"]))
     table.add_row("accuracy after asking", _fmt(d["accuracy_after_asking"]))
+    table.add_row("questions naming the options", _fmt(d["asks_named_options"]))
     console = Console()
     console.print(table)
     console.print(f"{wall:.0f} s wall; eval run {run_id} stored.")
 
 
 def print_transcripts(convs, file=None) -> None:
-    """A plain-text dump of conversations (intent, turns, grade) for reading by eye."""
+    """A plain-text dump of conversations (intent, turns, grade) for reading by eye. A user's reply to a question
+    shows its kind ("user/unhelpful": the question named no option, agent/user_reply.py)."""
     file = file or sys.stdout
     for conv in convs:
         intent = conv.item.interpretations[conv.intent]
@@ -231,6 +234,9 @@ def print_transcripts(convs, file=None) -> None:
         print(f"--- {conv.item.id} [{tag}] intent {conv.intent}: {intent.answer!r}"
               f"{' forced ' + repr(conv.forced_prefix) if conv.forced_prefix else ''}", file=file)
         for turn in conv.turns:
-            who = "user " if turn.role == "user" else f"agent/{turn.kind}"
+            if turn.role == "user":
+                who = f"user/{turn.reply}" if turn.reply else "user "
+            else:
+                who = f"agent/{turn.kind}"
             print(f"  {who}: {turn.text}", file=file)
         print(f"  => correct={conv.correct} reward={conv.reward:.2f}", file=file)

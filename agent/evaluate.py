@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .engine import Engine, GenerationParams
 from .items import Item
-from .simulator import SimulatedConversation, run_conversations
+from .simulator import SimulatedConversation, asks_named_options, run_conversations
 
 METRIC_KEYS = ("n", "mean_reward", "stderr", "accuracy", "ask_rate_ambiguous", "ask_rate_unambiguous", "mean_turns")
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -57,6 +57,8 @@ def compute_metrics(convs: Sequence[SimulatedConversation]) -> tuple[dict, dict]
         # The second skill: answering from the user's clarification (the decision is only worth what follows it).
         "accuracy_after_asking": _mean([float(c.correct) for c in convs if c.asked]),
         "accuracy_without_asking": _mean([float(c.correct) for c in convs if not c.asked]),
+        # A question that names no option gets an unhelpful reply (agent/user_reply.py).
+        "asks_named_options": asks_named_options(convs),
     }
     return metrics, details
 

@@ -3,9 +3,16 @@
 For each item the user draws one interpretation as its hidden intent (seeded by
 item id, conversation index and seed through SHA-256, so it is stable across
 runs and processes). The user opens with the item's question. When the agent
-asks a clarifying question, the user replies with the intent's
-``clarification``; the first turn that is not a question is the final answer,
-and after ``horizon`` questions the next agent turn is final whatever it is.
+asks a clarifying question, the user answers the question that was asked
+(agent/user_reply.py): the intent's ``clarification`` when the question names
+the options (words that tell the interpretations apart: "the Harbor or the
+Station branch?"), after "Yes, " when it names the intended option only and
+"No, " when it names only others, and an unhelpful reply ("What I asked.",
+"Yes, the espresso.") when it names none, so a vague question costs its turn
+and leaves the agent to answer without the clarification. Whether each
+question named the options is in the conversation's meta. The first turn that
+is not a question is the final answer, and after ``horizon`` questions the
+next agent turn is final whatever it is.
 
 Exploration: the base model almost never asks, so for ``ask_first`` of the
 ``per_item`` conversations the behaviour policy is forced to ask first: its
@@ -34,6 +41,7 @@ from .engine import Engine, GenerationParams
 from .grader import conversation_reward, grade_answer
 from .items import Item
 from .policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, must_answer  # noqa: F401 (re-export)
+from .user_reply import user_reply
 
 # One opening for every forced question: the greedy ask-or-answer decision is then one first token
 # ("Do") instead of probability mass split over four openings that each lose to the answer's first
@@ -80,6 +88,7 @@ class SimTurn:
     latency_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reply: str | None = None       # a user's reply to a question: clarification | yes | no | unhelpful
 
 
 @dataclass
@@ -124,6 +133,11 @@ class SimulatedConversation:
         return bool(turns) and turns[0].kind == "ask"
 
     @property
+    def named_options(self) -> list[bool]:
+        """Per clarifying question the user replied to: did it name the options (see agent/user_reply.py)."""
+        return [t.reply != "unhelpful" for t in self.turns if t.reply is not None]
+
+    @property
     def final_answer(self) -> str:
         turns = self.agent_turns
         return turns[-1].text if turns and self.done else ""
@@ -142,6 +156,8 @@ class SimulatedConversation:
             "ambiguous": self.item.ambiguous,
             "correct": self.correct,
             "questions": self.questions,
+            "named_options": self.named_options,
+            "user_replies": [t.reply for t in self.turns if t.reply is not None],
         }
 
 
@@ -315,7 +331,9 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
             _finish(conv, question_cost)
             finished += 1
         else:
-            conv.turns.append(SimTurn("user", "user", conv.item.interpretations[conv.intent].clarification))
+            reply = user_reply(conv.item, conv.intent, text,
+                               pick=stable_int("reply", conv.seed, conv.item.id, conv.index, len(conv.agent_turns)))
+            conv.turns.append(SimTurn("user", "user", reply.text, reply=reply.kind))
     return finished
 
 
@@ -357,7 +375,8 @@ def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: 
 
 
 def summarize(convs: Sequence[SimulatedConversation]) -> dict:
-    """Mean reward, accuracy and ask rates of a batch of simulated conversations."""
+    """Mean reward, accuracy, ask rates and the share of questions that named the options, of a batch of
+    simulated conversations."""
     n = len(convs)
     if n == 0:
         return {"conversations": 0}
@@ -376,7 +395,14 @@ def summarize(convs: Sequence[SimulatedConversation]) -> dict:
         "ask_rate_unforced": (sum(c.asked for c in free) / len(free)) if free else None,
         "mean_reward_asked": _mean([c.reward for c in convs if c.asked]),
         "mean_reward_answered": _mean([c.reward for c in convs if not c.asked]),
+        "asks_named_options": asks_named_options(convs),
     }
+
+
+def asks_named_options(convs: Sequence[SimulatedConversation]) -> float | None:
+    """The share of the clarifying questions the users replied to that named the options (None: no question)."""
+    named = [n for c in convs for n in c.named_options]
+    return _mean([float(n) for n in named])
 
 
 def _mean(values: list[float]) -> float | None:

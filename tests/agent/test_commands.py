@@ -62,6 +62,28 @@ def test_ask_first_cannot_exceed_per_item(tmp_path):
     assert result.exit_code == 2 and "--ask-first" in error_line(result)
 
 
+def test_transcripts_show_the_kind_of_each_user_reply():
+    """`--transcripts`: a user's reply to a question shows whether the question named the options."""
+    import io
+
+    from agent.commands import print_transcripts
+    from agent.engine import Generation
+    from agent.simulator import run_conversations
+
+    class Vague:
+        name = "fake"
+
+        def generate_batch(self, prompts, params, adapter=None, prefixes=None):
+            return [Generation("Do you mean the espresso?" if len(p) == 2 else "It is $3.", 5, 5) for p in prompts]
+
+    cafe = next(i for i in load_items(FIXTURE) if i.id == "cafe-espresso")
+    out = io.StringIO()
+    print_transcripts(run_conversations(Vague(), [cafe], progress=False), file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "  user : How much is an espresso?" and lines[2] == "  agent/ask: Do you mean the espresso?"
+    assert lines[3].startswith("  user/unhelpful: ") and "Harbor" not in lines[3] and "Station" not in lines[3]
+
+
 @pytest.mark.slow
 def test_eval_json_real_model(tmp_path, model_path, fast_engine):
     items = dev_items()

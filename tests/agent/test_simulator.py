@@ -79,11 +79,11 @@ def test_guessing_agent_single_turn(items):
 
 
 def smart_script(prompt, prefix):
-    """Asks first; answers from the user's clarification."""
+    """Asks first (naming both options); answers from the user's reply."""
     last = prompt[-1]["content"]
     if len(prompt) == 2:
         return "Do you mean the country or the US state?"
-    return {"I mean the country.": "It is Tbilisi.", "The US state.": "It is Atlanta."}.get(last, "It is 1889.")
+    return "It is Tbilisi." if "country" in last else "It is Atlanta." if "state" in last else "It is 1889."
 
 
 def test_user_replies_with_clarification_then_reward_pays_question(items):
@@ -94,8 +94,9 @@ def test_user_replies_with_clarification_then_reward_pays_question(items):
         expected_reply = georgia.interpretations[c.intent].clarification
         assert [(t.role, t.kind) for t in c.turns] == [("user", "user"), ("assistant", "ask"),
                                                        ("user", "user"), ("assistant", "answer")]
-        assert c.turns[2].text == expected_reply
+        assert c.turns[2].text == expected_reply and c.turns[2].reply == "clarification"
         assert c.correct and c.reward == pytest.approx(0.9) and c.questions == 1 and c.asked
+        assert c.meta()["named_options"] == [True] and c.meta()["user_replies"] == ["clarification"]
     assert [call["n"] for call in eng.calls] == [4, 4]                   # lockstep: two rounds
     # The second-round prompt is build_prompt's, with the "answer now" line (horizon 1 reached).
     second = eng.calls[1]["prompts"][0]
@@ -146,6 +147,9 @@ def test_forced_prefix_exploration(items):
         # Cut after the first question mark; the logged text includes the prefix.
         assert first.text == c.forced_prefix + " the country?" and first.kind == "ask"
         assert c.turns[2].role == "user" and c.meta()["forced_prefix"] == c.forced_prefix
+        # The forced question names one option: the same user as any other question says yes or no.
+        expected = "Yes, I mean the country." if c.intent == 0 else "No, the US state."
+        assert c.turns[2].text == expected and c.turns[2].reply == ("yes" if c.intent == 0 else "no")
     # Later rounds never force.
     assert eng.calls[1]["prefixes"] is None
     free = next(c for c in convs if not c.forced_prefix)
@@ -181,6 +185,7 @@ def test_log_conversations(items, store):
         assert conv.reward == pytest.approx(c.reward) and conv.engine == "fake" and conv.adapter_id is None
         assert conv.meta["temperature"] == 0.5 and conv.meta["intent"] == c.intent
         assert conv.meta["forced_prefix"] == c.forced_prefix
+        assert conv.meta["named_options"] == c.named_options and len(c.named_options) == c.questions
         turns = store.list_turns(cid)
         assert [(t.role, t.kind, t.text) for t in turns] == [(t.role, t.kind, t.text) for t in c.turns]
         agent = [t for t in turns if t.role == "assistant"]
@@ -191,6 +196,8 @@ def test_log_conversations(items, store):
         assert build_prompt(conv.context, history, 1)[-1]["content"] == c.item.question
     s = summarize(convs)
     assert s["conversations"] == 4 and s["forced"] == 2 and 0 <= s["mean_reward"] <= 1
+    # "Do you mean the country?" names an option of Georgia, and nothing in the Eiffel Tower's notes.
+    assert s["asks_named_options"] == 0.5
 
 
 def test_evaluate_metrics(items):
@@ -218,6 +225,10 @@ def test_evaluate_metrics(items):
     assert result.details["mean_reward_ambiguous"] == pytest.approx(0.9)
     # Both askers answered right after the clarification; the one direct answer was wrong.
     assert result.details["accuracy_after_asking"] == 1.0 and result.details["accuracy_without_asking"] == 0.0
+    # Georgia's question names the options; "Which tower do you mean?" names nothing the user did not say.
+    assert result.details["asks_named_options"] == 0.5
+    eiffel_conv = next(c for c in result.conversations if c.item.id == "eiffel-height")
+    assert eiffel_conv.turns[2].reply == "unhelpful" and eiffel_conv.meta()["named_options"] == [False]
     only_clear = evaluate(eng, [alice], progress=False).metrics
     assert only_clear["ask_rate_ambiguous"] is None and only_clear["stderr"] == 0.0
 
@@ -289,3 +300,33 @@ def test_extractive_behaviour_answers_come_from_the_notes_not_the_answers(items)
     assert [t.kind for t in asked.turns] == ["user", "ask", "user", "answer"]
     assert asked.turns[-1].text in georgia.context and asked.correct
     assert [t.kind for t in direct.turns] == ["user", "answer"] and direct.turns[-1].text in georgia.context
+
+
+def test_a_vague_question_gets_an_unhelpful_reply_and_the_answer_is_graded_against_the_hidden_intent(items):
+    """"Do you mean the espresso?" names neither branch: the user's reply does not say which, the agent must
+    answer without the clarification, and the grader still grades against the hidden intent."""
+    cafe = by_id(items, "cafe-espresso")
+
+    def script(prompt, prefix):
+        if prefix:
+            return " the espresso?"
+        last = prompt[-1]["content"]
+        return "It is $3." if "Harbor" in last else "It is $4." if "Station" in last else "It is $3."
+
+    convs = run_conversations(FakeEngine(script), [cafe], per_item=4, ask_first=4, seed=5, progress=False)
+    unhelpful = {"What I asked.", "The one in my question.", "Just what I said.", "Yes, that one.",
+                 "Yes, the espresso."}
+    for c in convs:
+        assert [t.kind for t in c.turns] == ["user", "ask", "user", "answer"]
+        assert c.turns[2].text in unhelpful and c.turns[2].reply == "unhelpful"
+        assert c.meta()["named_options"] == [False] and c.meta()["user_replies"] == ["unhelpful"]
+        assert c.correct == (c.intent == 0)          # the guess "$3" is right only for the Harbor intent
+    again = run_conversations(FakeEngine(script), [cafe], per_item=4, ask_first=4, seed=5, progress=False)
+    assert [c.turns[2].text for c in again] == [c.turns[2].text for c in convs]      # seeded like the intents
+    assert summarize(convs)["asks_named_options"] == 0.0
+    assert summarize(run_conversations(FakeEngine(always("$3.")), [cafe], progress=False))["asks_named_options"] is None
+
+    named = run_conversations(FakeEngine(lambda p, prefix: " the Harbor or the Station branch?" if prefix
+                                         else script(p, prefix)), [cafe], per_item=2, ask_first=2, progress=False)
+    assert all(c.correct and c.turns[2].reply == "clarification" for c in named)
+    assert summarize(named + convs)["asks_named_options"] == pytest.approx(2 / 6)
