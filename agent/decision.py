@@ -3,7 +3,7 @@ is above the adapter's threshold.
 
 Why a threshold and not greedy decoding: a trained adapter ranks unseen questions well (ambiguous above
 clear) but is less sure of them than of the ones it trained on, so greedy decoding asks too rarely. The
-learner picks the threshold on logged questions held out of training (learner/calibration.py) and writes
+learner picks the threshold on renamed copies of the training questions (learner/calibration.py) and writes
 it into the adapter's metadata; both engines read it when they load the adapter and apply it at the
 reply's first token only, so the rest of the reply is the model's own. Greedy: ask iff P > t. Sampling:
 the decision is drawn with the log-odds of P shifted by -logit(t) (t maps to a coin flip).
@@ -11,10 +11,8 @@ the decision is drawn with the log-odds of P shifted by -logit(t) (t maps to a c
 P is pooled over a few orders of the notes (``ask_views`` in the metadata; the mean log-odds): the adapter
 was trained to be indifferent to the order of the notes, so what changes with the order is noise, and
 averaging it out ranks unseen questions better (dev AUC 0.921 -> 0.937, docs/RESULTS.md, fifteenth session).
-It can also be pooled over renamed copies (``ask_renamed_views``, with the training snapshot's words in
-``ask_vocabulary``; agent/renaming.py): the same facts in other words, which the adapter was trained on too,
-and whose errors are less alike than another order's (docs/RESULTS.md, eighteenth and nineteenth sessions).
-The learner reads P the same way when it sets the threshold.
+The learner reads P the same way when it sets the threshold. Metadata keys of options since removed
+(``ask_renamed_views``, ``ask_vocabulary``: renamed copies in the decision, docs/LEARNING.md) are ignored.
 
 A decided ask is then written as one question: the whole ask prefix, no sentence end but "?", and the turn ends
 at the "?" (QUESTION_REGEX; `QuestionForm` per token in the transformers engine, structured outputs in vLLM).
@@ -32,30 +30,21 @@ from pathlib import Path
 
 from .engine import AdapterLoadError
 from .policy import ASK_PREFIXES, MUST_ANSWER_SUFFIX, NOTES_HEADER, Message, build_prompt, reorder_notes
-from .renaming import rename_texts
 
 METADATA_FILE = "clarify_adapter.json"   # written by the learner beside the adapter weights
 THRESHOLD_KEY = "ask_threshold"
 VIEWS_KEY = "ask_views"
-RENAMED_VIEWS_KEY = "ask_renamed_views"
-VOCABULARY_KEY = "ask_vocabulary"
 MAX_VIEWS = 8   # each view is one more prefill per decision
-RENAME_SHARE = 0.5   # the learner's default rename_fraction: the copies an adapter was trained to read
-RENAME_SEED, RENAMED_ORDER_SEED = 1000, 2000   # a renamed copy k: words renamed with seed 1000 + k, notes
-                                               # reordered with 2000 + k (fixed: a decision is repeatable)
 
 
 @dataclass(frozen=True)
 class AskDecision:
-    """An adapter's calibrated decision: ask iff P(ask), pooled over `views` orders of the notes and `renamed`
-    renamed copies (words from `vocabulary`), > threshold."""
+    """An adapter's calibrated decision: ask iff P(ask), pooled over `views` orders of the notes, > threshold."""
     threshold: float
     views: int = 1
-    renamed: int = 0
-    vocabulary: tuple[str, ...] = ()
 
     def other_views(self, prompt: list[dict]) -> list[list[dict]]:
-        return other_views(prompt, self.views, self.renamed, self.vocabulary)
+        return other_views(prompt, self.views)
 
 
 def ask_start_words() -> set[str]:
@@ -111,12 +100,10 @@ def opening_ids(tokenizer, context: str, question: str, horizon: int = 1):
     return prompt_ids(tokenizer, build_prompt(context, [Message("user", question, "user")], horizon))
 
 
-def other_views(prompt: list[dict], views: int, renamed: int = 0, vocabulary=()) -> list[list[dict]]:
+def other_views(prompt: list[dict], views: int) -> list[list[dict]]:
     """The prompt with its notes in up to `views` - 1 other orders (fixed seeds, so a decision is repeatable;
-    fewer when the notes have fewer orders, none when they have one sentence), then `renamed` copies with half
-    of the notes' words and numbers renamed in the notes and every turn (agent.renaming) and the notes
-    reordered (fewer when nothing can be renamed)."""
-    if (views < 2 and renamed < 1) or not prompt or prompt[0].get("role") != "system":
+    fewer when the notes have fewer orders, none when they have one sentence)."""
+    if views < 2 or not prompt or prompt[0].get("role") != "system":
         return []
     head, header, notes = str(prompt[0].get("content", "")).partition(NOTES_HEADER)
     if not header:
@@ -129,13 +116,6 @@ def other_views(prompt: list[dict], views: int, renamed: int = 0, vocabulary=())
         if view not in seen:
             seen.add(view)
             out.append([{**prompt[0], "content": head + header + view}] + list(prompt[1:]))
-    turns = [str(m.get("content", "")) for m in prompt[1:]]
-    for k in range(renamed if vocabulary else 0):
-        new_notes, new_turns = rename_texts(notes, turns, RENAME_SHARE, vocabulary, RENAME_SEED + k)
-        if new_notes == notes:
-            continue
-        out.append([{**prompt[0], "content": head + header + reorder_notes(new_notes, RENAMED_ORDER_SEED + k)}]
-                   + [{**m, "content": t} for m, t in zip(prompt[1:], new_turns)])
     return out
 
 
@@ -150,16 +130,16 @@ def pooled(probabilities: list[float]) -> float:
 
 
 def ask_probability(model, tokenizer, context: str, question: str, ask_ids: list[int], horizon: int = 1,
-                    views: int = 1, renamed: int = 0, vocabulary=()) -> float:
-    """P(the reply to an opening question starts with an ask token), pooled over `views` orders of the notes
-    and `renamed` renamed copies: one forward pass per view, no generation. What the threshold is compared
+                    views: int = 1) -> float:
+    """P(the reply to an opening question starts with an ask token), pooled over `views` orders of the notes:
+    one forward pass per view, no generation. What the threshold is compared
     with, read by the learner (learner/calibration.py) and bench/ask_probe.py alike."""
     import torch
 
     prompt = build_prompt(context, [Message("user", question, "user")], horizon)
     with torch.no_grad():
         return pooled([prompt_ask_probability(model, tokenizer, view, ask_ids)
-                       for view in [prompt] + other_views(prompt, views, renamed, vocabulary)])
+                       for view in [prompt] + other_views(prompt, views)])
 
 
 def prompt_ask_probability(model, tokenizer, prompt: list[dict], ask_ids: list[int]) -> float:
@@ -182,7 +162,6 @@ def read_ask_decision(folder: Path) -> AskDecision | None:
     try:
         meta = json.loads(meta_file.read_text())
         value, views = meta.get(THRESHOLD_KEY), meta.get(VIEWS_KEY, 1)
-        renamed, vocabulary = meta.get(RENAMED_VIEWS_KEY, 0), meta.get(VOCABULARY_KEY, [])
     except (OSError, ValueError, AttributeError) as exc:
         raise AdapterLoadError(f"{meta_file} is not valid JSON metadata: {exc}") from exc
     if value is None:
@@ -191,15 +170,7 @@ def read_ask_decision(folder: Path) -> AskDecision | None:
         raise AdapterLoadError(f"{meta_file}: {THRESHOLD_KEY} must be a probability between 0 and 1, not {value!r}.")
     if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= MAX_VIEWS:
         raise AdapterLoadError(f"{meta_file}: {VIEWS_KEY} must be a whole number from 1 to {MAX_VIEWS}, not {views!r}.")
-    if isinstance(renamed, bool) or not isinstance(renamed, int) or not 0 <= renamed <= MAX_VIEWS:
-        raise AdapterLoadError(f"{meta_file}: {RENAMED_VIEWS_KEY} must be a whole number from 0 to {MAX_VIEWS}, "
-                               f"not {renamed!r}.")
-    if not isinstance(vocabulary, list) or not all(isinstance(w, str) and w.strip() for w in vocabulary):
-        raise AdapterLoadError(f"{meta_file}: {VOCABULARY_KEY} must be a list of words.")
-    if renamed and not vocabulary:
-        raise AdapterLoadError(f"{meta_file}: {RENAMED_VIEWS_KEY} is {renamed} but there is no {VOCABULARY_KEY} "
-                               "to rename with; calibrate the adapter again.")
-    return AskDecision(float(value), views, renamed, tuple(vocabulary))
+    return AskDecision(float(value), views)
 
 
 def ask_odds(p_ask: float, threshold: float) -> float:

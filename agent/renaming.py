@@ -2,9 +2,8 @@
 
 A seeded share of the notes' content words and numbers becomes other words (from a vocabulary, usually a
 training snapshot's notes) and other numbers, consistently in the notes and every turn. The learner trains on
-such copies (learner/examples.py) so the policy learns the notes' structure, not the items; the ask decision
-reads P(ask) on a few of them too (agent/decision.py), because a copy's errors are less alike than another
-order's of the same words.
+such copies (learner/examples.py) so the policy learns the notes' structure, not the items, and sets the ask
+threshold on fully renamed copies of the training questions (learner/calibration.py).
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ def _other_number(number: str, rng: random.Random) -> str:
 
 def surface(texts) -> set[str]:
     """Word families and numbers of `texts` (one set: a family is letters, a number digits): what a rename must
-    not produce and a distractor sentence must not share with a conversation."""
+    not produce."""
     return ({word_family(w)[0] for w in content_words(texts)}
             | {n for t in texts for n in _NUMBER.findall(t)})
 

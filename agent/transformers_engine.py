@@ -124,7 +124,7 @@ class TransformersEngine:
         return decision if params.calibrated_ask else None
 
     def view_ids(self, messages: list[dict], decision: AskDecision | None) -> list[list[int]]:
-        """Token ids of the prompt's other views (orders of the notes, renamed copies) that the decision pools over."""
+        """Token ids of the prompt's other views (orders of the notes) that the decision pools over."""
         if decision is None or not may_ask(messages):
             return []
         return [self._encode([view])["input_ids"][0].tolist() for view in decision.other_views(messages)]

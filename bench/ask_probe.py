@@ -7,12 +7,7 @@ learned *whether* to ask moves both rows together (docs/LEARNING.md). Use it to 
 checkpoints before paying for a full `clarify eval`.
 
 Usage: .venv/bin/python bench/ask_probe.py [--adapter PATH] [--items agent/data/dev.jsonl] [--limit 30] [--views N]
-       [--rename-views K [--vocabulary SNAPSHOT.parquet]]
-
-`--rename-views K` also pools K renamed copies of each item (half of the notes' word families and numbers
-renamed in notes and question alike, as the learner's training views are, notes reordered; words from the
-adapter's ask_vocabulary, else from the snapshot it was trained on), as the served decision does for an
-adapter calibrated with `--ask-renamed-views K` (agent/decision.py). Default: the adapter's own.
+       [--per-item FILE]
 """
 
 from __future__ import annotations
@@ -49,31 +44,8 @@ def first_turn_ids(tokenizer, item):
     return opening_ids(tokenizer, item.context, item.question)
 
 
-def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1, renamed: int = 0,
-                          vocabulary=()) -> float:
-    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views,
-                           renamed=renamed, vocabulary=vocabulary)
-
-
-def snapshot_vocabulary(adapter: Path | None, snapshot: Path | None) -> list[str]:
-    """The words renames draw from: the given snapshot's notes, else the adapter's ask_vocabulary, else the
-    notes of the adapter's training snapshot (an average's: its first member's, learner.calibration.training_meta)."""
-    from agent.decision import METADATA_FILE, VOCABULARY_KEY
-    from learner.calibration import training_meta
-    from learner.examples import content_words, read_snapshot
-
-    meta = {}
-    if adapter is not None and (adapter / METADATA_FILE).is_file():
-        meta = json.loads((adapter / METADATA_FILE).read_text())
-    if snapshot is None and meta.get(VOCABULARY_KEY):
-        return list(meta[VOCABULARY_KEY])
-    if snapshot is None:
-        recorded = training_meta(meta).get("snapshot")
-        snapshot = Path(recorded) if recorded else None
-    if snapshot is None or not snapshot.is_file():
-        raise SystemExit(f"--rename-views needs the training snapshot's words: no snapshot file at {snapshot}; "
-                         "give one with --vocabulary.")
-    return content_words(c.context for c in read_snapshot(snapshot))
+def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1) -> float:
+    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views)
 
 
 def ask_rate_at_budget(positives: list[float], negatives: list[float], budget: float = 0.2) -> float:
@@ -100,19 +72,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--views", type=int, default=None,
                    help="orders of the notes to pool P(ask) over (default: the adapter's own ask_views, else 1)")
-    p.add_argument("--rename-views", type=int, default=None,
-                   help="also pool P(ask) over this many renamed copies of each item (default: the adapter's own "
-                        "ask_renamed_views, else 0; see above)")
-    p.add_argument("--vocabulary", type=Path, default=None,
-                   help="snapshot (.parquet) whose words the renames use (default: the adapter's training snapshot)")
     p.add_argument("--per-item", type=Path, default=None,
                    help="also write each item's pooled P(ask) here (JSON lines: id, ambiguous, p_ask), to see which "
                         "questions a decision gets wrong or to compare two adapters item by item")
     args = p.parse_args(argv)
     decision = read_ask_decision(args.adapter) if args.adapter else None
     views = args.views or (decision.views if decision else 1)
-    renamed = args.rename_views if args.rename_views is not None else (decision.renamed if decision else 0)
-    vocabulary = snapshot_vocabulary(args.adapter, args.vocabulary) if renamed > 0 else []
 
     tokenizer, model = load_model(None, args.threads)
     if args.adapter:
@@ -125,16 +90,15 @@ def main(argv=None) -> int:
     groups = {"ambiguous": [i for i in items if i.ambiguous][: args.limit],
               "clear": [i for i in items if not i.ambiguous][: args.limit]}
     for name, group in groups.items():
-        probs = [ask_start_probability(model, tokenizer, item, ask_ids, views, renamed, vocabulary) for item in group]
+        probs = [ask_start_probability(model, tokenizer, item, ask_ids, views) for item in group]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
     if args.per_item:
         args.per_item.write_text("".join(json.dumps({"id": item.id, "ambiguous": item.ambiguous, "p_ask": prob}) + "\n"
                                          for name, group in groups.items()
                                          for item, prob in zip(group, probs_by_kind[name])))
-    copies = f" and {renamed} renamed copies" if renamed else ""
     print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}   P(ask) pooled over {views} order(s) of the "
-          f"notes{copies}")
+          f"notes")
     print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
     for name, n, mean, share in rows:
         print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
@@ -146,7 +110,7 @@ def main(argv=None) -> int:
           f"{within_group_auc(list(zip(domain['ambiguous'], amb)), list(zip(domain['clear'], clear))):.3f}   "
           f"ask rate on ambiguous items at the threshold that asks on <= 20% of clear ones: "
           f"{ask_rate_at_budget(amb, clear, 0.2):.2f}")
-    if decision is not None and (views, renamed) == (decision.views, decision.renamed):
+    if decision is not None and views == decision.views:
         threshold = decision.threshold
         print(f"the adapter's calibrated ask threshold {threshold:.4f} (agent/decision.py) asks on "
               f"{sum(p > threshold for p in amb) / len(amb):.2f} of ambiguous and "

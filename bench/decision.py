@@ -2,15 +2,13 @@
 
 The decision reads P(ask) at the first token of a turn that may ask, pooled over `ask_views` orders of the
 notes (agent/decision.py). For each engine (run one after the other, never both at once) the same
-train-free rank-16 LoRA is loaded four times, with different metadata:
+train-free rank-16 LoRA is loaded under each variant's metadata:
 
 * ``no decision``: no threshold, plain greedy decoding (the obvious alternative);
 * ``1 view``: a threshold on P(ask) read on the prompt as given;
 * ``3 views``: the default, pooled over the prompt and two other orders of its notes; on vLLM the three
   1-token requests are sent one after another (the engine's default);
-* ``3 views, at once`` (vLLM only): the same requests sent at once (``VllmEngine.concurrent_views``);
-* ``3 views + 4 renamed`` (and ``, at once`` on vLLM): also pooled over four renamed copies of the prompt
-  (``ask_renamed_views``; words from the train split's notes), seven readings per decision.
+* ``3 views, at once`` (vLLM only): the same requests sent at once (``VllmEngine.concurrent_views``).
 
 Each round times one opening turn per dev prompt for every variant, in a rotated order (these machines are
 noisy; a variant is never always first). The table gives the median and the ratio to ``no decision``.
@@ -39,9 +37,8 @@ sys.path.insert(0, str(REPO))
 
 from agent.decision import METADATA_FILE  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
-from agent.items import DEV_ITEMS, TRAIN_ITEMS, load_items  # noqa: E402
+from agent.items import DEV_ITEMS, load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
-from agent.renaming import content_words  # noqa: E402
 from bench.serving import open_engine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
@@ -54,9 +51,6 @@ VARIANTS = {
     "3 views": ({"ask_threshold": 0.5, "ask_views": 3}, False),
     "3 views, at once": ({"ask_threshold": 0.5, "ask_views": 3}, True),
 }
-RENAMED = {"ask_threshold": 0.5, "ask_views": 3, "ask_renamed_views": 4,
-           "ask_vocabulary": content_words(it.context for it in load_items(TRAIN_ITEMS))}
-VARIANTS |= {"3 views + 4 renamed": (RENAMED, False), "3 views + 4 renamed, at once": (RENAMED, True)}
 
 
 def parse_args(argv=None):

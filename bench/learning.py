@@ -36,8 +36,8 @@ from agent.transformers_engine import TransformersEngine  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.average import average_registered  # noqa: E402
+from learner.jobs import run_training  # noqa: E402
 from learner.rounds import averaged_rounds  # noqa: E402
-from learner.seed_search import MAX_SEEDS, run_seed_search  # noqa: E402
 from logs_db.snapshot import SnapshotFilter  # noqa: E402
 from logs_db.store import LogStore  # noqa: E402
 
@@ -86,9 +86,6 @@ def parse_args(argv=None):
                    help="with a chain of at least this many rounds (one refinement each), also evaluate the average "
                         "of its last this many rounds: the chain's result, as `clarify train --refine-rounds R` "
                         "serves it (0 or 1: off)")
-    p.add_argument("--train-seeds", type=int, default=1,
-                   help="train each method's first run with this many seeds and keep the one whose ask decision "
-                        "ranks the training questions best, as `clarify train --seeds K` does (training data only)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true", help="keep an existing simulation in --data-dir")
@@ -166,15 +163,9 @@ def main(argv=None) -> int:
             path = Path(store.get_adapter(adapter_id).path)
         else:
             step_settings = settings.with_overrides(seed=settings.seed + step.get("seed_offset", 0))
-            search = run_seed_search(step_settings, store, step["seeds"], method=step["method"],
-                                     overrides=step["overrides"], filters=SnapshotFilter(source="simulated"),
-                                     on_progress=training_progress(step["name"]),
-                                     parent_id=trained[step["after"]] if step["after"] else None)
-            if step["seeds"] > 1:
-                print(step["name"], "seeds:", json.dumps([
-                    {"seed": r.seed, "adapter": r.outcome.adapter_id, "ranking_auc": r.ranking_auc,
-                     "logged_value": r.logged_value, "kept": r is search.chosen} for r in search.results]), flush=True)
-            outcome = search.chosen.outcome
+            outcome = run_training(step_settings, store, method=step["method"], overrides=step["overrides"],
+                                   filters=SnapshotFilter(source="simulated"), on_progress=training_progress(step["name"]),
+                                   parent_id=trained[step["after"]] if step["after"] else None)
             adapter_id, path = outcome.adapter_id, outcome.path
             spent[step["name"]] = spent.get(step["after"], 0.0)  # a refined row counts both runs
         spent[step["name"]] += time.time() - t
@@ -201,11 +192,11 @@ def plan_from_args(args, overrides: dict) -> list[dict]:
     if refined is None:
         refined = ",".join(m for m in names_in(args.methods) if m in ("swift", "refit"))
     return plan_trainings(args.methods, overrides, args.refine_epochs, args.refine_lr, args.refine_seeds,
-                          args.train_seeds, rounds, refined, args.average_last)
+                          rounds, refined, args.average_last)
 
 
 def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_lr: float,
-                   refine_seeds: int = 1, train_seeds: int = 1, refine_rounds: int = 1,
+                   refine_seeds: int = 1, refine_rounds: int = 1,
                    refine_methods: str | None = None, average_last: int = 0) -> list[dict]:
     """The runs in order. A refine run continues the adapter named by its "after"; an average step
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
@@ -216,14 +207,13 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     in the product (learner/rounds.py).
 
     Refining is the measured best recipe (docs/RESULTS.md): a second, gentler cosine schedule from the
-    trained adapter, the same thing a user gets from `clarify train --from-adapter ID --epochs E --lr LR`.
+    trained adapter, the same thing a user gets from `clarify train --from-adapter ID --set epochs=E --set
+    learning_rate=LR`.
     """
     if refine_seeds < 1:
         raise SystemExit(f"--refine-seeds must be 1 or more, not {refine_seeds}")
     if refine_rounds < 1:
         raise SystemExit(f"--refine-rounds must be 1 or more, not {refine_rounds}")
-    if not 1 <= train_seeds <= MAX_SEEDS:
-        raise SystemExit(f"--train-seeds must be 1 to {MAX_SEEDS}, not {train_seeds}")
     if (refine_seeds > 1 or refine_rounds > 1) and refine_epochs <= 0:
         raise SystemExit(f"{'--refine-seeds' if refine_seeds > 1 else '--refine-rounds'} needs --refine-epochs "
                          f"(the refinements it repeats)")
@@ -233,28 +223,26 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
         raise SystemExit(f"--refine-methods {','.join(unknown)} is not among --methods {','.join(method_list)}")
     plan = []
     for method in method_list:
-        first = method if train_seeds == 1 else f"{method} (best of {train_seeds} seeds by ranking AUC)"
-        plan.append({"name": first, "method": method, "overrides": dict(overrides), "after": None,
-                     "averages": [], "seeds": train_seeds})
+        plan.append({"name": method, "method": method, "overrides": dict(overrides), "after": None, "averages": []})
         if refine_epochs <= 0 or method not in refined_methods:
             continue
-        after = first
+        after = method
         for round_ in range(1, refine_rounds + 1):
             refined = f"{method} + {refine_epochs:g} epochs at lr {refine_lr:g}" + (f", round {round_}" if round_ > 1 else "")
             names = [refined if k == 0 else f"{refined}, seed +{k}" for k in range(refine_seeds)]
             for name in names:  # run_training gives the k-th continuation of an adapter seed + k
-                plan.append({"name": name, "method": method, "after": after, "averages": [], "seeds": 1,
+                plan.append({"name": name, "method": method, "after": after, "averages": [],
                              "overrides": {**overrides, "epochs": refine_epochs, "learning_rate": refine_lr},
                              # each round draws new views: round r's refinements start at seed + (r-1) * K
                              "seed_offset": (round_ - 1) * refine_seeds})
             if refine_seeds > 1:
                 plan.append({"name": f"{refined}, average of {refine_seeds} seeds", "method": method, "overrides": {},
-                             "after": after, "averages": names, "seeds": 1})
+                             "after": after, "averages": names})
             after = plan[-1]["name"]
         if refine_seeds == 1 and averaged_rounds(refine_rounds, average_last):
             members = [s["name"] for s in plan if s["method"] == method and s["after"] is not None][-average_last:]
             plan.append({"name": f"{method}, average of the last {average_last} rounds", "method": method,
-                         "overrides": {}, "after": members[-1], "averages": members, "seeds": 1, "chain": True})
+                         "overrides": {}, "after": members[-1], "averages": members, "chain": True})
     return plan
 
 
@@ -264,33 +252,14 @@ USE_INSTEAD = {"method": "--methods", "base_model": "the bundled model", "thread
 
 
 def parse_train_overrides(pairs: list[str]) -> dict:
-    """FIELD=VALUE strings -> TrainConfig overrides, each value cast to the field's type."""
-    from dataclasses import fields
+    """FIELD=VALUE strings -> TrainConfig overrides, each value parsed to the field's type and checked as
+    training would check it an hour later, after the simulation and the base eval (learner.jobs.parse_overrides)."""
+    from learner.jobs import TrainingFailed, parse_overrides
 
-    from learner.jobs import SET_BY_RUN_TRAINING, TrainingFailed, check_overrides
-    from learner.train_adapter import TrainConfig
-
-    types = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
-    out = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        if name not in types:
-            raise SystemExit(f"--set {pair}: unknown TrainConfig field {name!r}; fields: {', '.join(types)}")
-        if name in SET_BY_RUN_TRAINING:
-            raise SystemExit(f"--set {pair}: {name} comes from the bench's own options; use "
-                             f"{USE_INSTEAD.get(name, 'the matching bench option')}")
-        cast = types[name]
-        if cast is bool:
-            out[name] = value.lower() in ("1", "true", "yes")
-        elif cast is list:  # e.g. target_modules=q_proj,v_proj
-            out[name] = [part.strip() for part in value.split(",") if part.strip()]
-        else:
-            out[name] = cast(value)
-        try:  # the value checks training would make an hour later, after the simulation and the base eval
-            check_overrides({name: out[name]})
-        except TrainingFailed as exc:
-            raise SystemExit(f"--set {pair}: {exc}") from exc
-    return out
+    try:
+        return parse_overrides(pairs, USE_INSTEAD, "the bench's own options")
+    except TrainingFailed as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def training_progress(method: str):

@@ -14,7 +14,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EngineName = Literal["auto", "transformers", "vllm"]
-MAX_TRAIN_SEEDS = 8  # training runs one `clarify train --seeds K` may choose from (each is a full run)
 
 
 class Settings(BaseSettings):
@@ -51,7 +50,6 @@ class Settings(BaseSettings):
     refine_learning_rate: float = Field(2e-4, gt=0.0, description="Learning rate of a refine run.")
     refine_rounds: int = Field(0, ge=0, le=20, description="After a run from scratch (`clarify train`, UI or scheduled), continue it this many times in a chain, refine_epochs at refine_learning_rate each, a new seed each round (learner/rounds.py); within the 500-conversation cap 4-5 rounds met the ask targets where 3 did not (docs/RESULTS.md). Each round is a registered candidate.")
     refine_average_last: int = Field(2, ge=0, le=20, description="With at least this many refinement rounds, the chain's result is the weight average of its last this many rounds (learner/average.py), calibrated; 0 or 1: the last round. The average of rounds 4 and 5 asked on 93% / 14% where the rounds alone gave 84% / 10% and 95% / 24% (docs/RESULTS.md).")
-    train_seeds: int = Field(1, ge=1, le=MAX_TRAIN_SEEDS, description="Training runs (seeds seed, seed+1, ...) per `clarify train`, UI or scheduled run; the one whose ask decision ranks the training questions best is kept (learner/seed_search.py). Each is a full run.")
     train_max_steps: int | None = Field(None, ge=1, description="Cap on steps of runs started from the UI or the scheduler (smoke runs, tests); None = full run. The Training tab can change it per run.")
 
     # Scheduler: the serving process starts a training run by itself (both triggers off by default)

@@ -5,10 +5,9 @@ docs/RESULTS.md), but its greedy decision is conservative: unseen ambiguous ques
 P(ask) than the trained ones, so greedy decoding asks on too few of them. The fix is a decision
 threshold: ask when P(reply starts a clarifying question) > t. Reading P(ask) on the training questions
 as logged would read the adapter's over-confidence on them, and reading it on the dev items would tune to
-the evaluation. So the learner reads it on renamed copies of the training questions (by default), or on a
-share of the logged questions held out of training (`calibration_share`), and picks t from the rewards the
-logs show for asking and for answering on each question, asking needlessly on at most a set share of them
-(`max_needless_asks`).
+the evaluation. So the learner reads it on renamed copies of the training questions, and picks t from the
+rewards the logs show for asking and for answering on each question, asking needlessly on at most a set
+share of them (`max_needless_asks`).
 
 The threshold is written into the adapter's metadata (``ask_threshold``); every engine applies it at the
 first token of a turn that may ask (agent/decision.py). No threshold: the plain greedy decision.
@@ -28,31 +27,22 @@ from agent.simulator import stable_int
 
 from .examples import Conversation
 
-MIN_CONTEXTS_TO_HOLD_OUT = 20   # fewer distinct contexts: train on all of them, leave the decision uncalibrated
-MIN_HELD_OUT = 8                # a threshold picked from fewer questions is mostly noise
+MIN_QUESTIONS = 8               # a threshold picked from fewer questions is mostly noise
 THRESHOLD_RANGE = (0.02, 0.98)  # never force an ask the adapter gives under 2%, nor refuse one above 98%
+# Calibration keys of removed options (renamed copies in the decision, held-out questions): an adapter that has
+# them still serves (agent/decision.py ignores them); calibrating it again drops them.
+REMOVED_DECISION_KEYS = ("ask_renamed_views", "ask_vocabulary", "calibration_share")
 
 
-def holdout_key(conv: Conversation) -> str:
-    """Notes + the opening question: two conversations that share both are the same decision problem, so they
-    land on the same side of the split (the simulator's M conversations of one item; one user asking twice)."""
+def question_key(conv: Conversation) -> str:
+    """Notes + the opening question: two conversations that share both are the same decision problem (the
+    simulator's M conversations of one item; one user asking twice)."""
     return f"{conv.context_key}\x1f{(_opening(conv) or '').strip()}"
 
 
 def _opening(conv: Conversation) -> str | None:
     """The user's opening question (None: the conversation has no user turn)."""
     return next((m.content for m in conv.messages if m.role == "user"), None)
-
-
-def split_for_calibration(convs: list[Conversation], share: float) -> tuple[list[Conversation], list[Conversation]]:
-    """(train, held out): a deterministic share of the decision problems, by a hash of their key, so the
-    parent and every refinement of an adapter hold out the same ones. Nothing is held out when there are
-    fewer than MIN_CONTEXTS_TO_HOLD_OUT of them or when `share` is 0."""
-    keys = {holdout_key(c) for c in convs}
-    if share <= 0 or len(keys) < MIN_CONTEXTS_TO_HOLD_OUT:
-        return list(convs), []
-    held = {k for k in keys if stable_int("calibration", k) % 10_000 < share * 10_000}
-    return [c for c in convs if holdout_key(c) not in held], [c for c in convs if holdout_key(c) in held]
 
 
 def first_action(conv: Conversation) -> str | None:
@@ -81,7 +71,7 @@ def action_values(convs: list[Conversation]) -> dict[str, tuple[float, float]]:
     for conv in convs:
         action = first_action(conv)
         if action in overall:
-            by_key[holdout_key(conv)][action].append(conv.reward)
+            by_key[question_key(conv)][action].append(conv.reward)
             overall[action].append(conv.reward)
     fallback = {a: (sum(v) / len(v) if v else math.nan) for a, v in overall.items()}
     out = {}
@@ -142,14 +132,14 @@ def _best_cut(problems: list[DecisionProblem], max_needless: float) -> float:
 
 def choose_threshold(problems: list[DecisionProblem], max_needless: float = 1.0,
                      resamples: int = 200) -> float | None:
-    """The threshold on P(ask) that earns the most logged reward on the held-out `problems` while asking on
-    at most `max_needless` of those where answering paid; None with fewer than MIN_HELD_OUT problems.
+    """The threshold on P(ask) that earns the most logged reward on the calibration `problems` while asking on
+    at most `max_needless` of those where answering paid; None with fewer than MIN_QUESTIONS problems.
 
-    A few dozen held-out questions make the single best cut jumpy (one question moves it across a gap), so
+    A few dozen questions make the single best cut jumpy (one question moves it across a gap), so
     the threshold is the median best cut over bootstrap resamples of them (seeded: the same data gives the
     same threshold), clipped to THRESHOLD_RANGE.
     """
-    if len(problems) < MIN_HELD_OUT:
+    if len(problems) < MIN_QUESTIONS:
         return None
     rng = random.Random(0)
     samples = [problems] + [rng.choices(problems, k=len(problems)) for _ in range(resamples)]
@@ -164,25 +154,20 @@ CALIBRATION_COPIES = 1         # renamed copies per question, P(ask) averaged (t
 MAX_CALIBRATION_QUESTIONS = 500  # CALIBRATION_COPIES forward passes each at the end of a run: minutes, not hours
 
 
-def calibration_questions(trained: list[Conversation], held_out: list[Conversation],
-                          seed: int = 0) -> tuple[str, dict[str, list[Conversation]]]:
+def calibration_questions(trained: list[Conversation], seed: int = 0) -> tuple[str, dict[str, list[Conversation]]]:
     """(what they are, {decision problem key: the conversations whose opening question to read P(ask) on}).
 
-    Held-out questions when there are any. Otherwise CALIBRATION_COPIES renamed copies of each trained
-    question: the notes reordered and every word family and number renamed (learner.examples.rename_words),
-    with seeds no training view used. The adapter is far less sure of those than of the questions as logged,
+    CALIBRATION_COPIES renamed copies of each trained question: the notes reordered and every word family and
+    number renamed (learner.examples.rename_words), with seeds no training view used. The adapter is far less sure of those than of the questions as logged,
     as it is of unseen ones: on the thirteenth session's adapters a threshold set on the questions as logged
     asked on 30-32% of the clear dev items, one set on renamed copies on 16-23% (docs/LEARNING.md,
     fourteenth session).
     """
-    if held_out:
-        return "held-out questions", {k: [c] for k, c in _at_most(MAX_CALIBRATION_QUESTIONS,
-                                                                   {holdout_key(c): c for c in held_out}).items()}
     from .examples import content_words, rename_words, reorder_notes
 
     vocabulary = content_words(c.context for c in trained)
     out: dict[str, list[Conversation]] = {}
-    for key, conv in _at_most(MAX_CALIBRATION_QUESTIONS, {holdout_key(c): c for c in reversed(trained)}).items():
+    for key, conv in _at_most(MAX_CALIBRATION_QUESTIONS, {question_key(c): c for c in reversed(trained)}).items():
         out[key] = []
         for copy in range(CALIBRATION_COPIES):
             parts = (seed, key) if copy == 0 else (seed, key, copy)  # copy 0: the draw of the first measurements
@@ -198,10 +183,10 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
 
 
 def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int,
-                      views: int = 1, renamed: int = 0, vocabulary=()) -> dict[str, float]:
+                      views: int = 1) -> dict[str, float]:
     """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
-    conversations), from `model` as it stands, pooled over `views` orders of the notes and `renamed` renamed
-    copies as the engines pool it (one forward pass per view, with the serving prompt)."""
+    conversations), from `model` as it stands, pooled over `views` orders of the notes as the engines pool it
+    (one forward pass per view, with the serving prompt)."""
     from agent.decision import ask_probability, ask_token_ids
 
     ask_ids = ask_token_ids(tokenizer)
@@ -210,8 +195,7 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     out = {}
     try:
         for key, convs in questions.items():
-            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views,
-                                        renamed, vocabulary)
+            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views)
                         for conv in convs if _opening(conv) is not None]
             if readings:
                 out[key] = sum(readings) / len(readings)
@@ -220,20 +204,15 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     return out
 
 
-def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conversation],
-              logged: list[Conversation], horizon: int, max_needless: float = 1.0, views: int = 1,
-              renamed: int = 0) -> dict:
+def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_needless: float = 1.0,
+              views: int = 1) -> dict:
     """The adapter metadata that records the calibration: ``ask_threshold`` (None: too few questions with
-    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over),
-    ``ask_renamed_views`` and ``ask_vocabulary`` (the renamed copies it is pooled over too, and the trained
-    notes' words they draw from) and what the threshold was chosen on."""
-    from .examples import content_words
-
+    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over) and what the
+    threshold was chosen on."""
     values = action_values(logged)
-    source, questions = calibration_questions(trained, held_out)
+    source, questions = calibration_questions(logged)
     questions = {k: c for k, c in questions.items() if k in values}
-    vocabulary = content_words(c.context for c in trained) if renamed > 0 else []
-    probs = ask_probabilities(model, tokenizer, questions, horizon, views, renamed, vocabulary)
+    probs = ask_probabilities(model, tokenizer, questions, horizon, views)
     problems = [DecisionProblem(k, probs[k], *values[k]) for k in sorted(probs)]
     threshold = choose_threshold(problems, max_needless)
 
@@ -244,19 +223,18 @@ def calibrate(model, tokenizer, trained: list[Conversation], held_out: list[Conv
                 "logged_value": round(sum(earned) / len(earned), 4) if earned else None}
 
     return {"ask_threshold": None if threshold is None else round(threshold, 4), "ask_views": views,
-            "ask_renamed_views": renamed, "ask_vocabulary": vocabulary,
             "calibration": {"questions": source, "n_questions": len(problems),
                             "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
                             "ranking_auc": ranking_auc(problems),
                             "at_threshold": summary(threshold), "at_0.5": summary(0.5)}}
 
 
-def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *, share: float | None = None,
-                     horizon: int | None = None, max_needless: float | None = None, views: int | None = None,
-                     renamed: int | None = None, model=None) -> dict:
-    """Calibrate a saved adapter (an average, or one trained before calibration existed) on the snapshot it
-    was trained on (its held-out questions, else renamed copies of its questions), and record the result in
-    its metadata file (atomically).
+def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *,
+                     max_needless: float | None = None, views: int | None = None, model=None) -> dict:
+    """Calibrate a saved adapter (an average, or one trained before calibration existed) on renamed copies of
+    the questions of the snapshot it was trained on, and record the result in its metadata file (atomically).
+    The training settings are read with TrainConfig.from_dict: an adapter trained with an option since removed
+    still calibrates.
 
     `model`: the adapter already loaded (skips loading it again). Returns the calibration metadata.
     """
@@ -280,18 +258,12 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
     snapshot = Path(snapshot)
     if not snapshot.is_file():
         raise CalibrationError(f"The snapshot {snapshot} is gone; give another one (--snapshot).")
-    share = config.get("calibration_share", 0.0) if share is None else share
-    horizon = config.get("horizon", 1) if horizon is None else horizon
     from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
 
-    if max_needless is None:
-        max_needless = config.get("max_needless_asks", TrainConfig().max_needless_asks)
-    if views is None:
-        views = config.get("ask_views", TrainConfig().ask_views)
-    if renamed is None:
-        renamed = meta.get("ask_renamed_views", config.get("ask_renamed_views", TrainConfig().ask_renamed_views))
+    trained_with = TrainConfig.from_dict(config)
+    max_needless = trained_with.max_needless_asks if max_needless is None else max_needless
+    views = trained_with.ask_views if views is None else views
     logged = read_snapshot(snapshot)
-    trained, held_out = split_for_calibration(logged, share)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if model is None:
         from peft import PeftModel
@@ -299,8 +271,10 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
                                           str(folder))
-    result = calibrate(model, tokenizer, trained, held_out, logged, horizon, max_needless, views, renamed)
-    meta.update(result, calibrated_on=str(snapshot), calibration_share=share)
+    result = calibrate(model, tokenizer, logged, trained_with.horizon, max_needless, views)
+    for removed in REMOVED_DECISION_KEYS:  # written by earlier versions; the served decision no longer reads them
+        meta.pop(removed, None)
+    meta.update(result, calibrated_on=str(snapshot))
     tmp = meta_file.with_name(f".{meta_file.name}.tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     os.replace(tmp, meta_file)
@@ -309,7 +283,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
 def training_meta(meta: dict) -> dict:
     """The metadata of the training run behind an adapter (snapshot and config): its own, or for an average
-    its first member's that has a snapshot (the members of an average share their snapshot and split)."""
+    its first member's that has a snapshot (the members of an average share their snapshot)."""
     import json
 
     from agent.decision import METADATA_FILE

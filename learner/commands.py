@@ -10,17 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_store
-from clarify.settings import MAX_TRAIN_SEEDS
 
-MaxNeedlessAsks = Annotated[Optional[float], typer.Option(
-    help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
-         "(default: the adapter's own, else 0.2; 1: the threshold of the most logged reward).")]
-AskViews = Annotated[Optional[int], typer.Option(
-    help="Orders of the notes the ask decision pools P(ask) over, 1-8 (default: the adapter's own, else 3; "
-         "each is one more prefill per decision).")]
-AskRenamedViews = Annotated[Optional[int], typer.Option(
-    help="Renamed copies (half the notes' words and numbers renamed) the ask decision also pools P(ask) over, "
-         "0-8 (default: the adapter's own, else 0; each is one more prefill per decision).")]
+# TrainConfig fields `clarify train` sets from its own options or the settings, not through --set.
+SET_BY_OPTIONS = {"method": "--method", "base_model": "--model", "threads": "--threads",
+                  "seed": "CLARIFY_SEED", "horizon": "CLARIFY_MAX_CLARIFYING_QUESTIONS",
+                  "init_adapter": "--from-adapter ID (a registered adapter)", "max_steps": "--max-steps"}
 
 adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapters.", no_args_is_help=True)
 
@@ -30,45 +24,14 @@ def train_command(
     source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | simulated.")] = None,
     since: Annotated[Optional[datetime], typer.Option(help="Only conversations started at or after this time.")] = None,
     until: Annotated[Optional[datetime], typer.Option(help="Only conversations started before this time.")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over the data.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")] = None,
-    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per step.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (smoke runs).")] = None,
-    notes_views: Annotated[Optional[int], typer.Option(
-        help="Orders of the notes' sentences to train on (1: as logged; default 5).")] = None,
-    rename_words: Annotated[Optional[float], typer.Option(
-        help="Share (0-1) of the notes' word families and numbers renamed, consistently in every turn, in each "
-             "reordered copy of a conversation: the policy learns the notes' structure, not the items (0: off; "
-             "default 0.5).")] = None,
-    distractors: Annotated[Optional[int], typer.Option(
-        help="Sentences from unrelated notes added to each reordered copy of a conversation, so the policy asks "
-             "when several facts match the question, not when the notes hold several facts (0: off).")] = None,
-    calibration_share: Annotated[Optional[float], typer.Option(
-        help="Share (0-0.5) of the logged questions held out of training to set the adapter's ask threshold on "
-             "instead of renamed copies of them (needs 20+ distinct questions; default 0: train on all).")] = None,
-    max_needless_asks: MaxNeedlessAsks = None,
-    ask_views: AskViews = None,
-    ask_renamed_views: AskRenamedViews = None,
-    fold_clarifications: Annotated[Optional[bool], typer.Option(
-        "--fold-clarifications/--no-fold-clarifications",
-        help="Also train on each good answer after a clarification as a direct answer to the question with the "
-             "clarification folded in (hindsight relabeling).")] = None,
-    narrow_notes: Annotated[Optional[bool], typer.Option(
-        "--narrow-notes/--no-narrow-notes",
-        help="Also train on each good answer after a clarification as a direct answer to the same question, with "
-             "the notes cut down to the fact the clarification picked (one matching fact: no question).")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
         help="Continue training this registered adapter (its id; it becomes the parent) instead of a fresh LoRA.")] = None,
-    seeds: Annotated[Optional[int], typer.Option(
-        min=1, max=MAX_TRAIN_SEEDS, help="Train this many seeds (the settings' seed, +1, ...) and keep the one whose ask decision "
-                           "ranks the training questions best (its calibration's ranking AUC); each is a full run. "
-                           "All stay registered as candidates. Default: CLARIFY_TRAIN_SEEDS, else 1.")] = None,
     refine_rounds: Annotated[Optional[int], typer.Option(
         min=0, max=20, help="Then continue the result this many times in a chain (each round: refine_epochs at "
                             "refine_learning_rate from the last round, a new seed), as --from-adapter LAST does by "
                             "hand; prints each round's adapter, the last one is the result. Default: "
                             "CLARIFY_REFINE_ROUNDS for a run from scratch, else 0.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps (smoke runs).")] = None,
     activate: Annotated[bool, typer.Option(help="Make the new adapter the active one.")] = False,
     gate: Annotated[bool, typer.Option(help="Run the promotion gate: evaluate on the first gate_items dev items "
                                             "against the active adapter, promote when it passes.")] = False,
@@ -76,29 +39,30 @@ def train_command(
     model: ModelPath = None,
     threads: Threads = None,
     engine: EngineOpt = None,
+    set_fields: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="FIELD=VALUE",
+        help="Set a training option, a TrainConfig field of learner/train_adapter.py; repeatable, e.g. --set epochs=3 "
+             "--set learning_rate=2e-4 --set notes_views=1 (docs/LEARNING.md).")] = None,
 ) -> None:
     """Train a LoRA adapter from the rated conversations in the log (reward-weighted fine-tuning)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from logs_db.snapshot import SnapshotFilter
 
-    from .jobs import TrainingFailed
-    from .rounds import refine_rounds as run_rounds
-    from .seed_search import run_seed_search
+    from .jobs import TrainingFailed, parse_overrides
+    from .rounds import train_with_rounds
 
     settings = make_settings(data_dir=data_dir, model=model, threads=threads, engine=engine,  # engine: --gate only
-                             train_seeds=seeds, refine_rounds=refine_rounds)
-    seeds = settings.train_seeds
+                             refine_rounds=refine_rounds)
     rounds = settings.refine_rounds if refine_rounds is not None or from_adapter is None else 0
     if activate and gate:
         fail("use either --activate (always) or --gate (only when it passes the promotion gate), not both.")
-    overrides = {k: v for k, v in dict(epochs=epochs, learning_rate=lr, lora_r=lora_r, batch_size=batch_size,
-                                       max_steps=max_steps, notes_views=notes_views,
-                                       rename_fraction=rename_words, distractors=distractors,
-                                       calibration_share=calibration_share,
-                                       max_needless_asks=max_needless_asks, ask_views=ask_views,
-                                       ask_renamed_views=ask_renamed_views, fold_clarifications=fold_clarifications,
-                                       narrow_notes=narrow_notes).items() if v is not None}
+    try:
+        overrides = parse_overrides(set_fields or [], SET_BY_OPTIONS, "the command's own options")
+    except TrainingFailed as exc:
+        fail(str(exc))
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
     with open_store(settings) as store:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
@@ -107,9 +71,8 @@ def train_command(
             started = time.monotonic()
 
             def on_progress(event: dict) -> None:
-                if event.get("event") in ("round", "seed"):
-                    logged.clear()  # a new run: its tenths are printed again
                 if event.get("event") == "round":
+                    logged.clear()  # a new run: its tenths are printed again
                     bar.console.print(f"refinement round {event['round']} of {event['rounds']}, "
                                       f"from {event['parent_id']}", soft_wrap=True)
                     bar.update(task, description=f"refining {method}, round {event['round']} of {event['rounds']}",
@@ -117,9 +80,6 @@ def train_command(
                 elif event.get("event") == "average":
                     bar.console.print(f"averaging the last {len(event['members'])} rounds: "
                                       + ", ".join(event["members"]), soft_wrap=True)
-                elif event.get("event") == "seed" and seeds > 1:
-                    bar.update(task, description=f"training {method}, seed {event['index'] + 1} of {seeds}",
-                               completed=0, total=None, loss="-")
                 elif event.get("event") == "snapshot":
                     bar.console.print(f"snapshot: {event['n_conversations']} rated conversations")
                     if event.get("run_id"):
@@ -135,13 +95,7 @@ def train_command(
             training = dict(method=method, overrides=overrides, on_progress=on_progress,
                             filters=SnapshotFilter(source=source, since=since, until=until))
             try:
-                search = run_seed_search(settings, store, seeds, parent_id=from_adapter, **training)
-                if seeds > 1:
-                    for r in search.results:
-                        bar.console.print(f"seed {r.seed}: {r.outcome.adapter_id}, ranking AUC {r.ranking_auc}, "
-                                          f"logged value {r.logged_value}" + ("  <- kept" if r is search.chosen else ""),
-                                          soft_wrap=True)
-                outcome = run_rounds(settings, store, search.chosen.outcome, rounds, **training)
+                outcome = train_with_rounds(settings, store, parent_id=from_adapter, rounds=rounds, **training)
             except TrainingFailed as exc:
                 fail(str(exc))
         if activate:
@@ -237,20 +191,21 @@ def adapters_average(
 @adapters_app.command("calibrate")
 def adapters_calibrate(
     adapter_id: str,
-    share: Annotated[Optional[float], typer.Option(help="Share of the snapshot's questions its training held out "
-                                                        "(default: the adapter's own calibration_share).")] = None,
     snapshot: Annotated[Optional[Path], typer.Option(
         help="The Parquet snapshot to calibrate on (default: the one the adapter was trained on, e.g. an "
              "average's first member's).")] = None,
-    max_needless_asks: MaxNeedlessAsks = None,
-    ask_views: AskViews = None,
-    ask_renamed_views: AskRenamedViews = None,
+    max_needless_asks: Annotated[Optional[float], typer.Option(
+        help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
+             "(default: the adapter's own, else 0.2; 1: the threshold of the most logged reward).")] = None,
+    ask_views: Annotated[Optional[int], typer.Option(
+        help="Orders of the notes the ask decision pools P(ask) over, 1-8 (default: the adapter's own, else 3; "
+             "each is one more prefill per decision).")] = None,
     data_dir: DataDir = None,
     model: ModelPath = None,
     threads: Threads = None,
 ) -> None:
-    """Set the adapter's ask threshold again, on renamed copies of its training questions, or on the ones its
-    training held out (learner/calibration.py).
+    """Set the adapter's ask threshold again, on renamed copies of its training questions
+    (learner/calibration.py).
     A running server applies the new threshold from its next reply."""
     import torch
 
@@ -268,17 +223,12 @@ def adapters_calibrate(
         try:
             folder = Path(store.get_adapter(adapter_id).path)
             validate_adapter_folder(folder)
-            if share is not None and not 0.0 <= share <= 0.5:
-                raise CalibrationError(f"--share must be from 0 to 0.5, not {share}.")
             if max_needless_asks is not None and not 0.0 <= max_needless_asks <= 1.0:
                 raise CalibrationError(f"--max-needless-asks must be from 0 to 1, not {max_needless_asks}.")
             if ask_views is not None and not 1 <= ask_views <= MAX_VIEWS:
                 raise CalibrationError(f"--ask-views must be from 1 to {MAX_VIEWS}, not {ask_views}.")
-            if ask_renamed_views is not None and not 0 <= ask_renamed_views <= MAX_VIEWS:
-                raise CalibrationError(f"--ask-renamed-views must be from 0 to {MAX_VIEWS}, not {ask_renamed_views}.")
             result = calibrate_folder(str(resolve_model(settings.model, settings.models_dir)), folder, snapshot,
-                                      share=share, max_needless=max_needless_asks, views=ask_views,
-                                      renamed=ask_renamed_views)
+                                      max_needless=max_needless_asks, views=ask_views)
         except (UnknownId, AdapterLoadError, CalibrationError) as exc:
             fail(str(exc))
     typer.echo(describe_calibration(result))
@@ -287,10 +237,9 @@ def adapters_calibrate(
 def describe_calibration(result: dict) -> str:
     stats, threshold = result["calibration"], result["ask_threshold"]
     at, greedy = stats["at_threshold"], stats["at_0.5"]
-    views, renamed = result.get("ask_views", 1), result.get("ask_renamed_views", 0)
-    pool = " and ".join([f"{views} orders of the notes"] * (views > 1) + [f"{renamed} renamed copies"] * (renamed > 0))
-    return (f"ask threshold: {'none (too few held-out questions)' if threshold is None else threshold}"
-            f"{f' on P(ask) pooled over {pool}' if pool else ''}. "
+    views = result.get("ask_views", 1)
+    return (f"ask threshold: {'none (too few questions)' if threshold is None else threshold}"
+            f"{f' on P(ask) pooled over {views} orders of the notes' if views > 1 else ''}. "
             f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
             f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
             f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}."

@@ -61,6 +61,46 @@ def check_overrides(overrides: dict, method: str = "swift") -> None:
         raise TrainingFailed(str(exc)) from exc
 
 
+def parse_overrides(pairs: list[str], use_instead: dict[str, str], own: str) -> dict:
+    """`--set FIELD=VALUE` strings -> TrainConfig overrides, each value parsed to the field's type and checked
+    as training checks it (check_overrides), before any work. A field in `use_instead` is set by the caller's
+    own options (`own`), named there. The message of the TrainingFailed raised names the pair."""
+    kinds = {f.name: type(getattr(TrainConfig(), f.name)) for f in fields(TrainConfig)}
+    out = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep:
+            raise TrainingFailed(f"--set {pair}: expected FIELD=VALUE, e.g. --set epochs=3.")
+        if name in use_instead:
+            raise TrainingFailed(f"--set {pair}: {name} comes from {own}; use {use_instead[name]}.")
+        if name not in kinds:
+            raise TrainingFailed(f"--set {pair}: unknown TrainConfig field {name!r}; fields: "
+                                 f"{', '.join(sorted(set(kinds) - set(use_instead) - set(SET_BY_RUN_TRAINING)))}.")
+        try:
+            out[name] = _parse_value(name, kinds[name], text.strip())
+            check_overrides({name: out[name]})
+        except (ValueError, TrainingFailed) as exc:
+            raise TrainingFailed(f"--set {pair}: {exc}") from exc
+    return out
+
+
+def _parse_value(name: str, kind: type, text: str):
+    """`text` as a value of a TrainConfig field of type `kind` (a list: comma-separated)."""
+    if kind is bool:
+        if text.lower() not in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+            raise ValueError(f"{name} takes true or false, not {text!r}.")
+        return text.lower() in ("true", "yes", "on", "1")
+    if kind is list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"{name} takes {'a whole number' if kind is int else 'a number'}, not {text!r}.") from None
+    return text
+
+
 def new_adapter_id(method: str) -> str:
     return f"{method}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 

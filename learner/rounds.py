@@ -5,7 +5,7 @@ training questions at AUC 0.69), and each further round of 2 epochs at a lower l
 seed (new notes orders and renames), kept improving it on questions it never saw: within the issue's
 500-conversation cap, the fourth and fifth rounds of a chain met the reward and ask-rate targets where the
 first three did not (docs/RESULTS.md, twenty-second session). A round is exactly `clarify train
---from-adapter LAST --epochs E --lr LR`, so every round is a registered candidate with its parent: a chain
+--from-adapter LAST --set epochs=E --set learning_rate=LR`, so every round is a registered candidate with its parent: a chain
 stopped or cancelled part-way keeps the rounds it finished, and none is half-trained.
 
 The chain's result is the weight average of its last `refine_average_last` rounds (learner/average.py),
@@ -26,7 +26,6 @@ from logs_db.store import LogStore
 
 from .average import AverageError, average_registered
 from .jobs import TrainingFailed, TrainOutcome, run_training
-from .seed_search import train_best_seed
 
 
 def refine_rounds(
@@ -92,10 +91,10 @@ def _average_of(settings: Settings, store: LogStore, newest: TrainOutcome, membe
 
 def train_with_rounds(settings: Settings, store: LogStore, *, parent_id: str | None = None,
                       rounds: int | None = None, **training) -> TrainOutcome:
-    """What the UI and the scheduler call: the first run (best of settings.train_seeds), then
-    settings.refine_rounds refinements of it. A run that itself continues an adapter (the Training tab's
-    Refine) is one refinement, so it gets no further rounds unless `rounds` says so."""
-    first = train_best_seed(settings, store, parent_id=parent_id, **training)
+    """What the UI and the scheduler call: the first run, then settings.refine_rounds refinements of it. A run
+    that itself continues an adapter (the Training tab's Refine) is one refinement, so it gets no further
+    rounds unless `rounds` says so."""
+    first = run_training(settings, store, parent_id=parent_id, **training)
     if rounds is None:
         rounds = settings.refine_rounds if parent_id is None else 0
     return refine_rounds(settings, store, first, rounds, **training)

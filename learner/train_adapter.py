@@ -11,22 +11,18 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 from agent.decision import MAX_VIEWS, METADATA_FILE
 
-from .calibration import calibrate, split_for_calibration
-from .examples import (Conversation, DistractorPool, content_words, fold_clarification, notes_views, read_snapshot,
-                       narrow_to_clarified, tokenize_example, turn_examples, view_keys)
+from .calibration import calibrate
+from .examples import Conversation, content_words, notes_views, read_snapshot, tokenize_example, turn_examples, view_keys
 from .weights import MIN_STD, WEIGHTED_METHODS, Trajectory, compute_turn_weights
 
 METHODS = ("refit", "swift", "sft", "dpo", "kto")
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # LoRA on every projection
-
-
-MAX_DISTRACTORS = 4  # unrelated sentences per view: more would drown short notes
 
 
 class TrainingError(RuntimeError):
@@ -61,52 +57,60 @@ class TrainConfig:
     rename_fraction: float = 0.5           # the reordered views also rename this share of the notes' word families
                                            # and numbers, consistently in every turn (learner.examples.rename_words;
                                            # 0: off); dev ask-probe AUC 0.72 -> 0.90 with 0.5 (docs/RESULTS.md)
-    distractors: int = 0                   # each reordered view also gets this many sentences from unrelated notes
-                                           # of the snapshot (learner.examples.DistractorPool): "several facts" stops
-                                           # meaning "ask"; 0: off
-    calibration_share: float = 0.0         # share of the logged opening questions held out of training to set the
-                                           # adapter's ask threshold on (learner.calibration); 0: train on all and
-                                           # set it on renamed copies of them (holding out 15% cost more reward than
-                                           # the threshold earned, docs/LEARNING.md)
-    max_needless_asks: float = 0.2         # the threshold may ask on at most this share of the held-out questions
-                                           # where answering paid (the product's "<= 20% needless questions")
+    max_needless_asks: float = 0.2         # the ask threshold may ask on at most this share of the calibration
+                                           # questions where answering paid (the product's "<= 20% needless
+                                           # questions"; learner.calibration)
     ask_views: int = 3                     # orders of the notes the ask decision pools P(ask) over (1: as given);
                                            # each costs one prefill per decision (agent/decision.py)
-    ask_renamed_views: int = 0             # renamed copies (half the notes' words renamed, agent/renaming.py) the
-                                           # ask decision also pools P(ask) over; each one more prefill
-    fold_clarifications: bool = False      # also train "question + its clarification -> the answer", for the
-                                           # conversations whose answer after asking was good (hindsight relabeling)
-    narrow_notes: bool = False             # also train "question -> the answer" on the notes cut down to the fact the
-                                           # clarification picked (learner.examples.narrow_to_clarified): one
-                                           # matching fact, no question
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
 
     def check_values(self) -> None:
-        """Refuse values that would train on nothing or on garbage. The one check behind the CLI, the UI, the
-        bench (via learner.jobs.check_overrides, before any snapshot) and train() itself."""
+        """Refuse values that would train on nothing or on garbage. The one check behind the CLI (`--set`), the
+        UI, the bench (via learner.jobs.check_overrides, before any snapshot) and train() itself."""
         if self.method not in METHODS:
             raise TrainingError(f"Unknown method {self.method!r}; use one of {', '.join(METHODS)}.")
-        if self.notes_views < 1:
-            raise TrainingError(f"notes_views (--notes-views) must be 1 or more (1 trains on the notes as logged), "
-                                f"not {self.notes_views}.")
-        if not 0.0 <= self.rename_fraction <= 1.0:
-            raise TrainingError(f"rename_fraction (--rename-words) is a share of the notes' words, from 0 to 1, "
-                                f"not {self.rename_fraction}.")
-        if not 0 <= self.distractors <= MAX_DISTRACTORS:
-            raise TrainingError(f"distractors (--distractors) is a number of sentences added to each reordered view "
-                                f"of the notes, from 0 to {MAX_DISTRACTORS}, not {self.distractors}.")
-        if not 0.0 <= self.max_needless_asks <= 1.0:
-            raise TrainingError(f"max_needless_asks (--max-needless-asks) is a share of questions, from 0 to 1, "
-                                f"not {self.max_needless_asks}.")
-        if not 1 <= self.ask_views <= MAX_VIEWS:
-            raise TrainingError(f"ask_views (--ask-views) is a number of orders of the notes, from 1 to {MAX_VIEWS}, "
-                                f"not {self.ask_views}.")
-        if not 0 <= self.ask_renamed_views <= MAX_VIEWS:
-            raise TrainingError(f"ask_renamed_views (--ask-renamed-views) is a number of renamed copies, from 0 to "
-                                f"{MAX_VIEWS}, not {self.ask_renamed_views}.")
-        if not 0.0 <= self.calibration_share <= 0.5:
-            raise TrainingError(f"calibration_share (--calibration-share) is the share of the logged questions held "
-                                f"out to calibrate the ask decision, from 0 to 0.5, not {self.calibration_share}.")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            _require(not isinstance(value, float) or math.isfinite(value), f"{f.name} must be a finite number, not {value}.")
+        _require(self.epochs > 0, f"epochs (passes over the logged data) must be above 0, not {self.epochs}.")
+        _require(self.learning_rate > 0, f"learning_rate must be above 0, not {self.learning_rate}.")
+        _require(self.lora_r >= 1 and self.lora_alpha > 0, f"lora_r must be 1 or more and lora_alpha above 0, "
+                                                            f"not {self.lora_r} and {self.lora_alpha}.")
+        _require(0.0 <= self.lora_dropout < 1.0, f"lora_dropout is a share, from 0 to below 1, not {self.lora_dropout}.")
+        _require(self.batch_size >= 1 and self.max_length >= 1 and self.min_conversations >= 1,
+                 f"batch_size, max_length and min_conversations must be 1 or more, not {self.batch_size}, "
+                 f"{self.max_length} and {self.min_conversations}.")
+        _require(self.max_steps == -1 or self.max_steps >= 1,
+                 f"max_steps is -1 (the whole run) or a cap of 1 or more steps, not {self.max_steps}.")
+        _require(self.decision_weight >= 0 and self.negative_nll_cap >= 0 and self.swift_min_std > 0,
+                 f"decision_weight and negative_nll_cap (0: no cap) must be 0 or more and swift_min_std above 0, "
+                 f"not {self.decision_weight}, {self.negative_nll_cap} and {self.swift_min_std}.")
+        _require(self.notes_views >= 1, f"notes_views must be 1 or more (1 trains on the notes as logged), "
+                                        f"not {self.notes_views}.")
+        _require(0.0 <= self.rename_fraction <= 1.0, f"rename_fraction is a share of the notes' words, from 0 to 1, "
+                                                     f"not {self.rename_fraction}.")
+        _require(0.0 <= self.max_needless_asks <= 1.0, f"max_needless_asks is a share of questions, from 0 to 1, "
+                                                       f"not {self.max_needless_asks}.")
+        _require(1 <= self.ask_views <= MAX_VIEWS, f"ask_views is a number of orders of the notes, from 1 to "
+                                                   f"{MAX_VIEWS}, not {self.ask_views}.")
+        _require(bool(self.target_modules) and set(self.target_modules) <= set(ALL_LINEAR),
+                 f"target_modules must be one or more of {', '.join(ALL_LINEAR)}, not {self.target_modules}.")
+        _require("\x00" not in self.epoch_checkpoints and not Path(self.epoch_checkpoints or ".").is_file(),
+                 f"epoch_checkpoints must be a folder to save the epochs' adapters in, not {self.epoch_checkpoints!r}.")
+        _require(not self.init_adapter or Path(self.init_adapter).is_dir(),
+                 f"init_adapter must be the folder of a LoRA adapter to continue, not {self.init_adapter!r}.")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """A config from a saved one (an adapter's metadata, a training run's row): fields it no longer has are
+        ignored, so adapters trained with options since removed still read."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise TrainingError(message)
 
 
 ProgressFn = Callable[[dict], None]
@@ -116,36 +120,13 @@ def _trajectories(convs: list[Conversation]) -> list[Trajectory]:
     return [Trajectory(c.conversation_id, c.context_key, c.reward) for c in convs]
 
 
-def _derived(convs: list[Conversation], weights: dict, derive) -> tuple[list[Conversation], dict]:
-    """The copies `derive` makes (fold_clarification, narrow_to_clarified) of the conversations whose answer
-    after the clarification has a positive weight, and the (first, later) weights of those copies.
-
-    A copy is a direct answer and keeps that answer's weight. Only successes count: a negative weight on the
-    first token of an answer would push the decision toward asking, on questions that are already clear.
-    """
-    out, out_weights = [], {}
-    for conv in convs:
-        if weights[conv.conversation_id][1] <= 0:
-            continue
-        copy = derive(conv)
-        if copy is not None:
-            out_weights[copy.conversation_id] = (weights[conv.conversation_id][1],) * 2
-            out.append(copy)
-    return out, out_weights
-
-
 def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfig) -> tuple[list[dict], dict]:
     extra = {"sft": {"threshold": cfg.sft_threshold}, "swift": {"min_std": cfg.swift_min_std}}.get(cfg.method, {})
     weights = compute_turn_weights(cfg.method, _trajectories(convs), **extra)
-    folded, folded_weights = _derived(convs, weights, fold_clarification) if cfg.fold_clarifications else ([], {})
-    narrowed, narrowed_weights = _derived(convs, weights, narrow_to_clarified) if cfg.narrow_notes else ([], {})
-    convs, weights = convs + folded + narrowed, {**weights, **folded_weights, **narrowed_weights}
     rows, dropped = [], 0
     vocabulary = content_words(c.context for c in convs) if cfg.rename_fraction > 0 else None
-    pool = DistractorPool(c.context for c in convs) if cfg.distractors > 0 else None
     for conv in (view for c, key in zip(convs, view_keys(convs))
-                 for view in notes_views(c, cfg.notes_views, cfg.seed, cfg.rename_fraction, vocabulary,
-                                         pool, cfg.distractors, key)):
+                 for view in notes_views(c, cfg.notes_views, cfg.seed, cfg.rename_fraction, vocabulary, key)):
         first, later = weights[conv.conversation_id]
         for t, ex in enumerate(turn_examples(conv, cfg.horizon)):
             w = first if t == 0 else later
@@ -159,8 +140,7 @@ def build_weighted_dataset(convs: list[Conversation], tokenizer, cfg: TrainConfi
             if t == 0:
                 row["first_token_weight"] = cfg.decision_weight
             rows.append(row)
-    stats = {"examples": len(rows), "dropped_too_long": dropped, "folded_conversations": len(folded),
-             "narrowed_conversations": len(narrowed),
+    stats = {"examples": len(rows), "dropped_too_long": dropped,
              "weight_min": min((r["weight"] for r in rows), default=0.0),
              "weight_max": max((r["weight"] for r in rows), default=0.0)}
     return rows, stats
@@ -230,7 +210,6 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
         raise TrainingError(
             f"Only {len(logged)} rated conversation(s) in the snapshot; at least {cfg.min_conversations} are needed."
         )
-    convs, held_out = split_for_calibration(logged, cfg.calibration_share)
     tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -244,18 +223,17 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
     started = time.time()
     try:
         if cfg.method in WEIGHTED_METHODS:
-            metrics = _train_weighted(cfg, model, tokenizer, convs, tmp, report)
+            metrics = _train_weighted(cfg, model, tokenizer, logged, tmp, report)
         else:
             from .baselines import train_preference
 
-            metrics = train_preference(cfg, model, tokenizer, convs, tmp, report)
+            metrics = train_preference(cfg, model, tokenizer, logged, tmp, report)
         model.save_pretrained(tmp)
         metrics["train_seconds"] = round(time.time() - started, 1)
-        calibration = calibrate(model, tokenizer, convs, held_out, logged, cfg.horizon, cfg.max_needless_asks,
-                                cfg.ask_views, cfg.ask_renamed_views)
+        calibration = calibrate(model, tokenizer, logged, cfg.horizon, cfg.max_needless_asks, cfg.ask_views)
         metrics["ask_threshold"] = calibration["ask_threshold"]
         meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
-                "n_conversations": len(convs), "n_held_out": len(held_out), "metrics": metrics, **calibration}
+                "n_conversations": len(logged), "metrics": metrics, **calibration}
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2))
         if out_dir.exists():
             raise TrainingError(f"{out_dir} already exists; refusing to overwrite an adapter.")

@@ -1,7 +1,6 @@
 """One background job at a time (a training run, then its promotion gate; or a gate alone), shared by all sessions.
 
-The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training`` (once per
-training seed, ``settings.train_seeds``, keeping the best: ``learner.seed_search``; then
+The serving process owns the DuckDB file, so it runs the job: ``learner.jobs.run_training`` (then
 ``settings.refine_rounds`` chained refinements of it: ``learner.rounds``) snapshots the rated
 conversations to Parquet and trains in a child process, then
 ``learner.promotion.run_gate`` evaluates the new candidate on the serving engine.
@@ -162,7 +161,7 @@ class TrainingManager:
             if job.phase == "gate":
                 return "Cancelling: the gate stops after the evaluation in progress."
             return ("Cancelling: the trainer process is being stopped; the run in progress registers nothing "
-                    "(rounds or seeds already finished stay registered as candidates).")
+                    "(rounds already finished stay registered as candidates).")
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Server exit: stop a running job (the trainer child is terminated) and wait a little for it."""
@@ -216,14 +215,6 @@ class TrainingManager:
             self._update(job, phase="averaging")
             self._log(job, f"averaging the last {len(event.get('members') or [])} rounds: "
                            + ", ".join(event.get("members") or []))
-        elif kind == "seed" and (event.get("seeds") or 1) > 1:
-            self._update(job, step=0, max_steps=None)
-            self._log(job, f"seed {event.get('index', 0) + 1} of {event.get('seeds')}")
-        elif kind == "seed_result":
-            self._log(job, f"seed {event.get('seed')}: adapter {event.get('adapter_id')}, "
-                           f"ranking AUC {event.get('ranking_auc')}")
-        elif kind == "seed_kept":
-            self._log(job, f"kept seed {event.get('seed')} (the best ranking AUC): {event.get('adapter_id')}")
 
     def _finish(self, job: JobStatus, status: str, error: str | None = None) -> None:
         with self._lock:

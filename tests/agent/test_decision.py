@@ -33,12 +33,9 @@ THREE_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (
 THREE_TURN = build_prompt(THREE_NOTES, [Message("user", "Hey! When does my package arrive?", "user")], horizon=1)
 
 
-VOCABULARY = ["violet", "lantern", "glacier", "harbor", "amber", "meadow", "copper", "falcon"]
-
-
-def _with_threshold(template: Path, dest: Path, threshold, views: int | None = None, **extra) -> Path:
+def _with_threshold(template: Path, dest: Path, threshold, views: int | None = None) -> Path:
     shutil.copytree(template, dest)
-    meta = {"method": "swift", "ask_threshold": threshold} | ({"ask_views": views} if views else {}) | extra
+    meta = {"method": "swift", "ask_threshold": threshold} | ({"ask_views": views} if views else {})
     (dest / "clarify_adapter.json").write_text(json.dumps(meta))
     return dest
 
@@ -99,51 +96,14 @@ def test_other_views_reorder_only_the_notes():
     assert other_views(build_prompt("One fact only.", [Message("user", "Q?", "user")], 1), 5) == []
 
 
-def test_renamed_copies_rename_the_notes_and_turns_alike_and_keep_the_instructions():
-    views = other_views(THREE_TURN, 1, 3, VOCABULARY)
-    assert len(views) == 3
-    system = THREE_TURN[0]["content"]
-    head = system[: system.index("Reference notes:")]
-    for view in views:
-        assert view[0]["content"].startswith(head + "Reference notes:\n")   # the instructions are not renamed
-        notes = view[0]["content"][len(head) + len("Reference notes:\n"):]
-        assert notes != THREE_NOTES and len(split_sentences(notes)) == 3
-        assert [m["role"] for m in view] == [m["role"] for m in THREE_TURN]
-        renamed_words = set(notes.lower().replace(".", " ").split()) & set(VOCABULARY)
-        assert renamed_words, notes
-        # Every word family of the notes the question shares is renamed the same way in both ("arrive(s)").
-        question = view[1]["content"]
-        assert ("arrive" in question) == ("arrives" in notes)
-    assert len({v[0]["content"] for v in views}) == 3                      # three different copies
-    assert other_views(THREE_TURN, 1, 3, VOCABULARY) == views              # fixed seeds: repeatable
-    assert other_views(THREE_TURN, 3, 2, VOCABULARY)[2:] == views[:2]      # after the orders, the same copies
-    assert other_views(THREE_TURN, 1, 3, ()) == []                         # nothing to rename with
-    later = build_prompt(THREE_NOTES, [Message("user", "When does my package arrive?", "user"),
-                                       Message("assistant", "Do you mean the keyboard or the laptop stand?", "ask"),
-                                       Message("user", "The keyboard, order 8843.", "user")], horizon=2)
-    for view in other_views(later, 1, 4, VOCABULARY):   # every turn is renamed as the notes are
-        notes = view[0]["content"]
-        for word in ("keyboard", "laptop", "8843"):
-            assert (word in notes) == (word in view[2]["content"] + view[3]["content"]), (word, view)
-
-
-@pytest.mark.parametrize("meta, message", [
-    ({"ask_renamed_views": 9, "ask_vocabulary": VOCABULARY}, "ask_renamed_views must be a whole number from 0 to 8"),
-    ({"ask_renamed_views": -1, "ask_vocabulary": VOCABULARY}, "ask_renamed_views must be a whole number from 0 to 8"),
-    ({"ask_renamed_views": 2}, "there is no ask_vocabulary to rename with"),
-    ({"ask_renamed_views": 2, "ask_vocabulary": "violet"}, "ask_vocabulary must be a list of words"),
-    ({"ask_renamed_views": 2, "ask_vocabulary": ["violet", 3]}, "ask_vocabulary must be a list of words"),
-])
-def test_broken_renamed_copies_are_a_clear_adapter_error(tmp_path, meta, message):
-    (tmp_path / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": 0.2} | meta))
-    with pytest.raises(AdapterLoadError, match=message):
-        read_ask_decision(tmp_path)
-
-
-def test_the_decision_reads_its_renamed_copies(tmp_path):
+def test_metadata_of_options_since_removed_is_ignored(tmp_path):
+    """An adapter calibrated before renamed copies left the decision (and before held-out questions went) still
+    loads, with the threshold and the orders of the notes it has."""
     (tmp_path / "clarify_adapter.json").write_text(json.dumps(
-        {"ask_threshold": 0.2, "ask_views": 3, "ask_renamed_views": 4, "ask_vocabulary": VOCABULARY}))
-    assert read_ask_decision(tmp_path) == AskDecision(0.2, 3, 4, tuple(VOCABULARY))
+        {"ask_threshold": 0.2, "ask_views": 3, "ask_renamed_views": 4, "ask_vocabulary": ["violet", "lantern"],
+         "calibration_share": 0.15, "n_held_out": 30,
+         "config": {"distractors": 1, "fold_clarifications": True, "narrow_notes": True, "calibration_share": 0.15}}))
+    assert read_ask_decision(tmp_path) == AskDecision(0.2, 3)
 
 
 def test_views_are_pooled_by_their_mean_log_odds():
@@ -284,28 +244,26 @@ def test_a_broken_threshold_refuses_the_adapter_and_serving_goes_on(engine, lora
     assert engine.generate_batch([FIRST_TURN], GREEDY)[0].text
 
 
-@pytest.mark.parametrize("views, renamed", [(3, 0), (1, 2)], ids=["three orders", "two renamed copies"])
-def test_the_engine_decides_on_the_pooled_p_ask(engine, lora_template, tmp_path, views, renamed):
-    """A threshold between the plain P(ask) and the pooled one (other orders of the notes, or renamed copies with
-    the words of the adapter's ask_vocabulary): the adapter whose metadata asks for the pool decides by the pooled
-    value (the learner's reading, ask_probability), in batches and streams alike."""
-    vocabulary = VOCABULARY if renamed else []
+def test_the_engine_decides_on_the_pooled_p_ask(engine, lora_template, tmp_path):
+    """A threshold between the plain P(ask) and the one pooled over three orders of the notes: the adapter whose
+    metadata asks for the pool decides by the pooled value (the learner's reading, ask_probability), in batches
+    and streams alike."""
+    views = 3
     engine.load_adapter("dec-views-probe", lora_template)
     try:
         with engine._lock, torch.inference_mode(), engine._select("dec-views-probe"):
             ids = ask_token_ids(engine.tokenizer)
             question = THREE_TURN[1]["content"]
-            plain, pooled_p = (ask_probability(engine.model, engine.tokenizer, THREE_NOTES, question, ids, 1, *pool)
-                               for pool in ((1,), (views, renamed, vocabulary)))
+            plain, pooled_p = (ask_probability(engine.model, engine.tokenizer, THREE_NOTES, question, ids, 1, pool)
+                               for pool in (1, views))
     finally:
         engine.unload_adapter("dec-views-probe")
     assert abs(log_odds(plain) - log_odds(pooled_p)) > 0.05, "the pool must move P(ask) for this test to mean anything"
     between = 1 / (1 + math.exp(-(log_odds(plain) + log_odds(pooled_p)) / 2))
     engine.load_adapter("dec-single", _with_threshold(lora_template, tmp_path / "single", between, 1))
-    engine.load_adapter("dec-pooled", _with_threshold(lora_template, tmp_path / "pooled", between, views,
-                                                      ask_renamed_views=renamed, ask_vocabulary=vocabulary))
+    engine.load_adapter("dec-pooled", _with_threshold(lora_template, tmp_path / "pooled", between, views))
     try:
-        assert (engine.ask_decisions["dec-pooled"].views, engine.ask_decisions["dec-pooled"].renamed) == (views, renamed)
+        assert engine.ask_decisions["dec-pooled"].views == views
         replies = {name: engine.generate_batch([THREE_TURN, FIRST_TURN], GREEDY, adapter=name)[0].text
                    for name in ("dec-single", "dec-pooled")}
         asks = {name: text.startswith("Do") for name, text in replies.items()}

@@ -59,7 +59,6 @@ def always_ask_adapter(probe_adapter, tmp_path_factory) -> Path:
 ORDER_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
                "All orders ship from the Denver warehouse.")
 ORDER_QUESTION = "Hey! When does my package arrive?"
-RENAME_VOCABULARY = ["violet", "lantern", "glacier", "harbor", "amber", "meadow", "copper", "falcon"]
 POOLED = [build_prompt(ORDER_NOTES, [Message("user", ORDER_QUESTION, "user")], horizon=1)]
 @pytest.fixture(scope="module")
 def pooled_adapters(tmp_path_factory) -> Path:
@@ -104,19 +103,6 @@ def reference(model_path, probe_adapter, always_ask_adapter, pooled_adapters) ->
             ref.load_adapter(f"views-{views}", folder)
             out[f"views-{views}"] = [g.text for g in ref.generate_batch(POOLED, GREEDY, adapter=f"views-{views}")]
         out["asks"] = {1: one > between, 3: three > between}
-        # The same with renamed copies (one order, two renamed copies of the notes and question).
-        with ref._lock, torch.inference_mode(), ref._select("probe"):
-            renamed = ask_probability(ref.model, ref.tokenizer, ORDER_NOTES, ORDER_QUESTION,
-                                      ask_token_ids(ref.tokenizer), 1, 1, 2, RENAME_VOCABULARY)
-        assert abs(log_odds(one) - log_odds(renamed)) > 0.1, "the copies must move P(ask) for the test to mean anything"
-        between = 1 / (1 + math.exp(-(log_odds(one) + log_odds(renamed)) / 2))
-        folder = pooled_adapters / "renamed-2"
-        shutil.copytree(probe_adapter, folder)
-        (folder / "clarify_adapter.json").write_text(json.dumps({
-            "ask_threshold": between, "ask_views": 1, "ask_renamed_views": 2, "ask_vocabulary": RENAME_VOCABULARY}))
-        ref.load_adapter("renamed-2", folder)
-        out["renamed-2"] = [g.text for g in ref.generate_batch(POOLED, GREEDY, adapter="renamed-2")]
-        out["asks"]["renamed-2"] = renamed > between
     finally:
         ref.close()
         del ref
@@ -205,20 +191,6 @@ def test_the_decision_pools_the_notes_views_as_the_transformers_engine_does(vllm
                 reference[f"views-{views}"]
         finally:
             vllm.unload_adapter(f"views-{views}")
-
-
-@pytest.mark.slow
-@needs_vllm
-def test_the_decision_pools_renamed_copies_as_the_transformers_engine_does(vllm, reference, pooled_adapters):
-    """A threshold between the plain P(ask) and the one pooled with two renamed copies (words from the adapter's
-    ask_vocabulary): vLLM's requests for the copies land on the same side as the transformers engine's."""
-    assert reference["renamed-2"][0].startswith("Do") == reference["asks"]["renamed-2"]
-    assert reference["asks"]["renamed-2"] != reference["asks"][1]
-    vllm.load_adapter("renamed-2", pooled_adapters / "renamed-2")
-    try:
-        assert [g.text for g in vllm.generate_batch(POOLED, GREEDY, adapter="renamed-2")] == reference["renamed-2"]
-    finally:
-        vllm.unload_adapter("renamed-2")
 
 
 @pytest.mark.slow

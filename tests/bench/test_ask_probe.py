@@ -7,8 +7,6 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
@@ -59,52 +57,3 @@ def test_the_probe_writes_each_items_p_ask_as_the_table_counts_it(capsys, model_
         probs = [r["p_ask"] for r in rows if r["ambiguous"] is ambiguous]
         assert len(probs) == 2 and all(0.0 <= p <= 1.0 for p in probs)
         assert f"| {kind} | 2 | {sum(probs) / 2:.3f} |" in table
-
-
-def _snapshot(path: Path) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    messages = [{"role": "user", "content": "Which tram goes to the harbor?", "kind": "user"}]
-    pq.write_table(pa.Table.from_pylist([
-        {"conversation_id": "c1", "context_key": "k1", "reward": 1.0, "messages": messages,
-         "context": "The violet tram runs to the lantern market. The amber tram serves the glacier museum."}]), path)
-    return path
-
-
-def test_renamed_copies_are_pooled_with_the_orders_and_need_the_training_words(capsys, model_path, tmp_path):
-    import json
-
-    from ask_probe import load_model, snapshot_vocabulary
-
-    from agent.decision import ask_probability, ask_token_ids
-    from agent.items import DEV_ITEMS, load_items
-
-    snapshot = _snapshot(tmp_path / "snapshot.parquet")
-    vocabulary = snapshot_vocabulary(None, snapshot)
-    assert {"violet", "lantern", "glacier"} <= set(vocabulary)
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "clarify_adapter.json").write_text(json.dumps({"ask_vocabulary": ["meadow", "copper"]}))
-    assert snapshot_vocabulary(adapter, None) == ["meadow", "copper"]  # the adapter's own words come first
-    member, average = tmp_path / "member", tmp_path / "average"
-    member.mkdir()
-    average.mkdir()
-    (member / "clarify_adapter.json").write_text(json.dumps({"snapshot": str(snapshot)}))
-    (average / "clarify_adapter.json").write_text(json.dumps({"method": "average", "members": [str(member)],
-                                                              "calibrated_on": str(snapshot)}))
-    assert snapshot_vocabulary(average, None) == vocabulary  # an average: its members' training snapshot
-    tokenizer, model = load_model(None, 1)
-    item = next(i for i in load_items(DEV_ITEMS) if i.ambiguous)
-    ask_ids = ask_token_ids(tokenizer)
-    plain = ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3)
-    pooled = ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3, renamed=3,
-                             vocabulary=vocabulary)
-    assert 0.0 < pooled < 1.0 and pooled != plain   # the copies are other texts, read and pooled
-    assert ask_probability(model, tokenizer, item.context, item.question, ask_ids, views=3, renamed=3,
-                           vocabulary=vocabulary) == pooled  # fixed seeds
-
-    assert main(["--limit", "2", "--threads", "1", "--rename-views", "2", "--vocabulary", str(snapshot)]) == 0
-    assert "P(ask) pooled over 1 order(s) of the notes and 2 renamed copies" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--rename-views needs the training snapshot's words"):
-        main(["--limit", "2", "--rename-views", "2", "--vocabulary", str(tmp_path / "missing.parquet")])

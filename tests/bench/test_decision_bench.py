@@ -20,6 +20,6 @@ def test_the_table_gives_each_variant_against_no_decision_and_one_view():
 def test_a_real_run_times_every_variant_of_the_transformers_engine(model_path, capsys):
     main(["--engines", "transformers", "--prompts", "1", "--rounds", "1"])
     out = capsys.readouterr().out
-    for name in ("no decision", "1 view", "3 views", "3 views + 4 renamed"):
+    for name in ("no decision", "1 view", "3 views"):
         assert f"| transformers | {name} |" in out
     assert "at once" not in out  # a vLLM-only variant

@@ -53,7 +53,7 @@ def train_cli(mixed_data_dir, model_path):
         from clarify.cli import app
         from logs_db.store import LogStore
 
-        result = CliRunner().invoke(app, ["train", *flags, "--max-steps", "1", "--batch-size", "4", "--data-dir",
+        result = CliRunner().invoke(app, ["train", *flags, "--max-steps", "1", "--set", "batch_size=4", "--data-dir",
                                           str(mixed_data_dir), "--model", str(model_path), "--threads", "1"])
         assert result.exit_code == 0, result.output
         with LogStore(mixed_data_dir / "clarify.duckdb") as store:

@@ -1,4 +1,5 @@
-"""The ask threshold: chosen on held-out logged questions, from what asking and answering earned there."""
+"""The ask threshold: chosen on renamed copies of the logged questions, from what asking and answering earned
+on each."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from agent.policy import Message
 from learner.calibration import (
-    CALIBRATION_COPIES, MIN_CONTEXTS_TO_HOLD_OUT, MIN_HELD_OUT, CalibrationError, DecisionProblem, action_values, calibrate_folder,
-    calibration_questions, choose_threshold, holdout_key, ranking_auc, split_for_calibration,
+    CALIBRATION_COPIES, MIN_QUESTIONS, CalibrationError, DecisionProblem, action_values, calibrate_folder,
+    calibration_questions, choose_threshold, question_key, ranking_auc,
 )
 from learner.examples import Conversation
 
@@ -27,31 +28,17 @@ def _logged(n_keys: int, per_key: int = 3) -> list[Conversation]:
     return [_conv(f"{k}-{j}", f"item-{k}", 0.5, j == 0) for k in range(n_keys) for j in range(per_key)]
 
 
-def test_the_split_is_deterministic_keeps_a_question_together_and_holds_out_about_the_share():
-    logged = _logged(400)
-    train, held = split_for_calibration(logged, 0.15)
-    assert split_for_calibration(list(reversed(logged)), 0.15)[1] == [c for c in reversed(logged) if c in held]
-    held_keys, train_keys = {holdout_key(c) for c in held}, {holdout_key(c) for c in train}
-    assert not held_keys & train_keys            # the M conversations of one item land on one side
-    assert len(held) + len(train) == len(logged)
-    assert 0.10 < len(held_keys) / 400 < 0.20
-    # Another opening question on the same notes is another decision problem.
-    assert holdout_key(_conv("a", "k", 1, True, "Q1?")) != holdout_key(_conv("b", "k", 1, True, "Q2?"))
-
-
-@pytest.mark.parametrize("n_keys, share", [(MIN_CONTEXTS_TO_HOLD_OUT - 1, 0.15), (100, 0.0)])
-def test_too_few_questions_or_share_zero_hold_nothing_out(n_keys, share):
-    logged = _logged(n_keys)
-    train, held = split_for_calibration(logged, share)
-    assert held == [] and train == logged
+def test_a_question_is_its_notes_and_its_opening_question():
+    assert question_key(_conv("a", "k", 1, True, "Q1?")) == question_key(_conv("b", "k", 0, False, "Q1?"))
+    assert question_key(_conv("a", "k", 1, True, "Q1?")) != question_key(_conv("b", "k", 1, True, "Q2?"))
 
 
 def test_action_values_average_per_question_and_borrow_the_overall_mean_for_a_missing_action():
     logged = [_conv("a1", "x", 1.0, True), _conv("a2", "x", 0.6, True), _conv("b1", "x", 0.0, False),
               _conv("c1", "y", 0.5, False)]  # y: never asked
     values = action_values(logged)
-    assert values[holdout_key(logged[0])] == pytest.approx((0.8, 0.0))
-    assert values[holdout_key(logged[3])] == pytest.approx((0.8, 0.5))  # ask: the mean of all asks
+    assert values[question_key(logged[0])] == pytest.approx((0.8, 0.0))
+    assert values[question_key(logged[3])] == pytest.approx((0.8, 0.5))  # ask: the mean of all asks
 
 
 def _problems(pairs):
@@ -89,11 +76,11 @@ def test_ranking_auc_counts_pairs_of_paid_and_needless_questions_and_ignores_tie
     assert ranking_auc(_problems([(0.5, 0.9, 0.1)] * 3)) is None  # no question where answering paid
 
 
-def test_too_few_held_out_questions_give_no_threshold():
-    assert choose_threshold(_problems([(0.5, 1.0, 0.0)] * (MIN_HELD_OUT - 1))) is None
+def test_too_few_questions_give_no_threshold():
+    assert choose_threshold(_problems([(0.5, 1.0, 0.0)] * (MIN_QUESTIONS - 1))) is None
 
 
-def test_calibrating_a_folder_without_its_snapshot_or_hold_out_is_a_clear_error(tmp_path):
+def test_calibrating_a_folder_without_its_snapshot_is_a_clear_error(tmp_path):
     folder = tmp_path / "adapter"
     folder.mkdir()
     (folder / "clarify_adapter.json").write_text(json.dumps({"snapshot": str(tmp_path / "gone.parquet")}))
@@ -121,16 +108,14 @@ def test_a_needless_question_budget_caps_the_asks_where_answering_paid():
     assert choose_threshold(problems, 0.0) >= max(p.p_ask for p in problems if p.ask_value < p.answer_value) - 1e-9
 
 
-def test_without_a_hold_out_the_threshold_is_set_on_renamed_copies_of_the_trained_questions():
+def test_the_threshold_is_set_on_renamed_copies_of_the_trained_questions():
     notes = "Order 8801 ships Tuesday from Denver. Order 8802 ships Friday from Boston."
     trained = [Conversation(f"c{i}", f"item-{i}", notes, 0.5,
                             [Message("user", "When does order 8801 ship from Denver?", "user"),
                              Message("assistant", "Tuesday.", "answer")]) for i in range(3)]
-    held_source, held = calibration_questions(trained, trained[:1])
-    assert held_source == "held-out questions" and list(held.values()) == [trained[:1]]
-    source, copies = calibration_questions(trained, [])
+    source, copies = calibration_questions(trained)
     assert source == "renamed copies of the trained questions"
-    assert set(copies) == {holdout_key(c) for c in trained}  # keyed by the original question: its logged values
+    assert set(copies) == {question_key(c) for c in trained}  # keyed by the original question: its logged values
     assert all(len(views) == CALIBRATION_COPIES and len({v.context for v in views}) == CALIBRATION_COPIES
                for views in copies.values())  # different draws, their P(ask) averaged
     for conv in (view for views in copies.values() for view in views):
@@ -138,11 +123,13 @@ def test_without_a_hold_out_the_threshold_is_set_on_renamed_copies_of_the_traine
         assert "8801" not in conv.context and "8801" not in question  # every number renamed
         number = question.split()[3]
         assert f"Order {number} ships Tuesday" in conv.context  # the same way in the question and the notes
-    assert calibration_questions(trained, [])[1] == copies  # seeded: the same copies every time
+    assert calibration_questions(trained)[1] == copies  # seeded: the same copies every time
 
 
 def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_input(tmp_path, model_path,
                                                                                       lora_template):
+    """Also for an adapter whose metadata holds the keys of options since removed (renamed copies in the decision,
+    held-out questions): it calibrates with its training settings, and the removed keys are dropped."""
     from typer.testing import CliRunner
 
     from clarify.cli import app
@@ -162,13 +149,18 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
         snapshot = export_snapshot(store, data / "snapshots" / "s.parquet").path
         folder = data / "adapters" / "lora-a"
         shutil.copytree(lora_template, folder)
-        (folder / "clarify_adapter.json").write_text(json.dumps({"method": "swift", "snapshot": str(snapshot)}))
+        (folder / "clarify_adapter.json").write_text(json.dumps({
+            "method": "swift", "snapshot": str(snapshot), "ask_renamed_views": 2, "ask_vocabulary": ["tbilisi"],
+            "calibration_share": 0.15,
+            "config": {"horizon": 1, "ask_views": 3, "calibration_share": 0.15, "distractors": 1,
+                       "ask_renamed_views": 2, "fold_clarifications": True, "narrow_notes": True}}))
         store.register_adapter(adapter_id="lora-a", method="swift", path=str(folder))
     run = lambda *args: CliRunner().invoke(app, [*args, "--data-dir", str(data)])  # noqa: E731
     result = run("adapters", "calibrate", "lora-a", "--model", str(model_path))
     assert result.exit_code == 0, result.output
     meta = json.loads((folder / "clarify_adapter.json").read_text())
-    assert meta["method"] == "swift"  # the rest of the metadata is kept
+    assert meta["method"] == "swift" and meta["config"]["distractors"] == 1  # the rest of the metadata is kept
+    assert not {"ask_renamed_views", "ask_vocabulary", "calibration_share"} & set(meta)
     assert meta["calibration"]["questions"] == "renamed copies of the trained questions"
     assert meta["calibration"]["n_questions"] == 12 and meta["calibration"]["answering_paid"] == 0
     assert meta["calibration"]["ranking_auc"] is None  # asking paid on every question: nothing to rank against
@@ -178,18 +170,14 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
     one_view = run("adapters", "calibrate", "lora-a", "--ask-views", "1", "--model", str(model_path))
     assert one_view.exit_code == 0 and "pooled" not in one_view.output
     assert json.loads((folder / "clarify_adapter.json").read_text())["ask_views"] == 1
-    renamed = run("adapters", "calibrate", "lora-a", "--ask-renamed-views", "2", "--model", str(model_path))
-    assert renamed.exit_code == 0 and "pooled over 3 orders of the notes and 2 renamed copies" in renamed.output
-    meta = json.loads((folder / "clarify_adapter.json").read_text())
-    assert meta["ask_renamed_views"] == 2 and {"tbilisi", "atlanta", "georgia"} <= set(meta["ask_vocabulary"])
     from agent.decision import read_ask_decision
 
     decision = read_ask_decision(folder)  # what the engines will pool: the views the threshold was set on
-    assert (decision.threshold, decision.views, decision.renamed) == (meta["ask_threshold"], 3, 2)
-    again = run("adapters", "calibrate", "lora-a", "--model", str(model_path))  # a recalibration keeps the copies
-    assert again.exit_code == 0 and json.loads((folder / "clarify_adapter.json").read_text())["ask_renamed_views"] == 2
+    assert (decision.threshold, decision.views) == (json.loads((folder / "clarify_adapter.json").read_text())[
+        "ask_threshold"], 1)
     for args, message in ((("adapters", "calibrate", "nope"), "nope"),
-                          (("adapters", "calibrate", "lora-a", "--ask-renamed-views", "9"), "from 0 to 8"),
+                          (("adapters", "calibrate", "lora-a", "--ask-renamed-views", "2"), "No such option"),
+                          (("adapters", "calibrate", "lora-a", "--share", "0.15"), "No such option"),
                           (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1"),
                           (("adapters", "calibrate", "lora-a", "--ask-views", "9"), "from 1 to 8")):
         refused = run(*args, "--model", str(model_path))
@@ -201,10 +189,9 @@ def test_calibration_reads_at_most_a_fixed_sample_of_questions(monkeypatch):
 
     monkeypatch.setattr(calibration, "MAX_CALIBRATION_QUESTIONS", 10)
     logged = _logged(40)
-    _, copies = calibration_questions(logged, [])
-    _, held = calibration_questions(logged, logged[:60])
-    assert len(copies) == 10 and len(held) == 10
-    assert set(copies) == set(calibration_questions(list(reversed(logged)), [])[1])  # the same sample each time
+    _, copies = calibration_questions(logged)
+    assert len(copies) == 10
+    assert set(copies) == set(calibration_questions(list(reversed(logged)))[1])  # the same sample each time
 
 
 def test_the_calibration_summary_shows_the_ranking_when_there_is_one():

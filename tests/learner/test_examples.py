@@ -1,4 +1,4 @@
-"""Training-only views of a logged conversation: the notes in another order, the clarification folded in."""
+"""Training-only views of a logged conversation: the notes in another order, their words renamed."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections import Counter
 from dataclasses import replace
 
 from agent.policy import Message, split_sentences
-from learner.examples import (FOLDED_SUFFIX, NARROWED_SUFFIX, Conversation, DistractorPool, content_words, fold_clarification,
-                              narrow_to_clarified, notes_views, rename_words, reorder_notes, view_keys, word_family)
+from learner.examples import Conversation, content_words, notes_views, rename_words, reorder_notes, view_keys, word_family
 
 NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
          "All orders ship from the Denver warehouse.")
@@ -61,26 +60,6 @@ def test_views_follow_what_was_logged_not_the_ids_the_log_gave_it():
 def _asked(answer: str = "It arrives on September 9.") -> list[Message]:
     return [Message("user", "When does my package arrive?", "user"), Message("assistant", "Do you mean the keyboard?", "ask"),
             Message("user", "Yes, the keyboard.", "user"), Message("assistant", answer, "answer")]
-
-
-def test_folding_puts_the_clarification_into_the_question_and_keeps_the_answer():
-    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
-    folded = fold_clarification(conv)
-    assert folded.messages == [Message("user", "When does my package arrive? Yes, the keyboard.", "user"),
-                               Message("assistant", "It arrives on September 9.", "answer")]
-    # A context of its own: it must not join the Swift group of the question as asked.
-    assert (folded.conversation_id, folded.context_key) == ("c1" + FOLDED_SUFFIX, "orders-amb" + FOLDED_SUFFIX)
-    assert (folded.context, folded.reward) == (NOTES, 0.9)
-    assert conv.messages == _asked()  # the logged conversation is untouched
-
-
-def test_only_one_clarifying_exchange_folds():
-    direct = [Message("user", "When does my package arrive?", "user"), Message("assistant", "September 6.", "answer")]
-    two_questions = _asked()[:3] + [Message("assistant", "Which keyboard?", "ask"), Message("user", "The black one.", "user"),
-                                    Message("assistant", "September 9.", "answer")]
-    unanswered = _asked()[:3]
-    for msgs in (direct, two_questions, unanswered, _asked(answer="  ")):
-        assert fold_clarification(Conversation("c", "k", NOTES, 1.0, msgs)) is None
 
 
 def _families(text: str) -> set[str]:
@@ -149,53 +128,3 @@ def test_views_rename_only_when_asked():
     assert renamed[0] is conv  # the logged conversation itself is always one of the views
     assert all(v.messages == conv.messages for v in plain)
     assert all(set(content_words([v.context])) & {"walrus", "tulip", "meadow"} for v in renamed[1:])
-
-
-OTHER_NOTES = ["The Harbor ferry departs at 6:50 AM. The museum opens at noon.",
-               "Order #8850 (desk lamp) arrives on May 2.",  # shares "order" and "arrive" with NOTES
-               "Bake the salmon for 20 minutes."]
-
-
-def test_distractors_come_only_from_unrelated_notes_and_keep_every_logged_sentence():
-    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
-    pool = DistractorPool([NOTES, *OTHER_NOTES])
-    views = notes_views(conv, 6, seed=0, distractors=pool, distractor_count=1)
-    assert views[0] is conv  # the logged conversation is never changed
-    unrelated = {s for notes in (OTHER_NOTES[0], OTHER_NOTES[2]) for s in split_sentences(notes)}
-    for view in views[1:]:
-        added = Counter(split_sentences(view.context)) - Counter(split_sentences(NOTES))
-        assert sum(added.values()) == 1 and set(added) <= unrelated
-        assert Counter(split_sentences(view.context)) - added == Counter(split_sentences(NOTES))
-        assert view.messages == conv.messages
-    assert len({v.context for v in views[1:]}) > 1  # seeded per view: not always the same sentence
-    assert notes_views(conv, 6, seed=0, distractors=pool, distractor_count=1) == views  # a rerun trains on the same data
-
-
-def test_two_distractors_do_not_match_each_other_and_a_pool_of_relatives_adds_none():
-    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
-    two = DistractorPool(OTHER_NOTES).draw(conv, 2, seed=4)
-    assert len(two) == 2 and not (_families(two[0]) & _families(two[1]))
-    relatives = DistractorPool([NOTES, "Order #8850 (desk lamp) arrives on May 2."])
-    assert relatives.draw(conv, 1, seed=0) == []
-    assert notes_views(conv, 2, seed=0, distractors=relatives, distractor_count=1)[1].context != NOTES  # still reordered
-
-
-def test_narrowed_notes_keep_the_clarified_fact_and_the_filler_and_drop_the_other_reading():
-    conv = Conversation("c1", "orders-amb", NOTES, 0.9, _asked())
-    narrowed = narrow_to_clarified(conv)
-    assert narrowed.context == ("Order #8843 (keyboard) arrives on September 9. "
-                                "All orders ship from the Denver warehouse.")  # the filler matched nothing asked
-    assert [m.content for m in narrowed.messages] == ["When does my package arrive?", "It arrives on September 9."]
-    assert (narrowed.conversation_id, narrowed.context_key, narrowed.reward) == (
-        "c1" + NARROWED_SUFFIX, "orders-amb" + NARROWED_SUFFIX, 0.9)
-
-
-def test_notes_are_not_narrowed_without_one_clear_pick_or_anything_to_drop():
-    answered = [Message("user", "When does my package arrive?", "user"), Message("assistant", "September 9.", "answer")]
-    assert narrow_to_clarified(Conversation("c1", "k", NOTES, 1.0, answered)) is None  # no clarifying exchange
-    # "Yes." / "It arrives in September." picks no single sentence: both orders arrive in September.
-    vague = _asked("It arrives in September.")
-    vague[2] = Message("user", "Yes.", "user")
-    assert narrow_to_clarified(Conversation("c1", "k", NOTES, 0.9, vague)) is None
-    one_order = "Order #8843 (keyboard) arrives on September 9. All orders ship from the Denver warehouse."
-    assert narrow_to_clarified(Conversation("c1", "k", one_order, 0.9, _asked())) is None  # nothing to drop

@@ -43,11 +43,10 @@ def _fake_average(settings, store, adapter_ids, *, parent_id=None, **_):
 
 @pytest.fixture
 def fake_runs(monkeypatch):
-    from learner import rounds, seed_search
+    from learner import rounds
 
     def install(**kwargs) -> _FakeRuns:
         runs = _FakeRuns(**kwargs)
-        monkeypatch.setattr(seed_search, "run_training", runs)
         monkeypatch.setattr(rounds, "run_training", runs)
         monkeypatch.setattr(rounds, "average_registered", _fake_average)
         return runs

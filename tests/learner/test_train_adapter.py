@@ -68,52 +68,10 @@ def test_notes_views_repeat_every_turn_with_reordered_notes_and_the_same_weight(
     assert labelled(views) == labelled(plain) + labelled(plain)
 
 
-def test_folded_clarifications_add_a_direct_answer_for_each_good_answer_after_asking(tokenizer):
-    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
-             _conv("lucky", "georgia", 1.0, False), _conv("ask-wrong", "georgia-2", 0.0, True),
-             _conv("other", "georgia-2", 1.0, False)]
-    plain, plain_stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
-    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1,
-                                                                     fold_clarifications=True))
-    # Only the good answer after asking folds: a negative weight on an answer's first token would push
-    # clear questions toward asking.
-    assert (plain_stats["folded_conversations"], stats["folded_conversations"]) == (0, 1)
-    assert len(rows) == len(plain) + 1
-    folded = [r for r in rows if r["conversation_id"] == "ask~folded"]
-    assert len(folded) == 1
-    answer_after_asking = [r for r in rows if r["conversation_id"] == "ask"][1]
-    # The same answer, weighted as the answer after the clarification, but now the decision: a first turn.
-    assert folded[0]["weight"] == answer_after_asking["weight"] > 0
-    assert folded[0]["first_token_weight"] == TrainConfig().decision_weight
-    labelled = lambda row: [t for t in row["labels"] if t != -100]  # noqa: E731
-    assert labelled(folded[0]) == labelled(answer_after_asking)
-    prompt = tokenizer.decode([t for t, lab in zip(folded[0]["input_ids"], folded[0]["labels"]) if lab == -100])
-    assert "What is the capital of Georgia? The country." in prompt and "Do you mean" not in prompt
-
-
-def test_narrowed_notes_add_a_direct_answer_to_the_same_question_with_one_matching_fact(tokenizer):
-    convs = [_conv("ask", "georgia", 0.9, True), _conv("guess", "georgia", 0.0, False),
-             _conv("lucky", "georgia", 1.0, False), _conv("ask-wrong", "georgia-2", 0.0, True),
-             _conv("other", "georgia-2", 1.0, False)]
-    plain, plain_stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1))
-    rows, stats = build_weighted_dataset(convs, tokenizer, TrainConfig(method="swift", notes_views=1, narrow_notes=True))
-    assert (plain_stats["narrowed_conversations"], stats["narrowed_conversations"]) == (0, 1)  # the good answer only
-    assert len(rows) == len(plain) + 1
-    narrowed = [r for r in rows if r["conversation_id"] == "ask~narrowed"]
-    answer_after_asking = [r for r in rows if r["conversation_id"] == "ask"][1]
-    assert narrowed[0]["weight"] == answer_after_asking["weight"] > 0
-    assert narrowed[0]["first_token_weight"] == TrainConfig().decision_weight  # it is the decision now
-    labelled = lambda row: [t for t in row["labels"] if t != -100]  # noqa: E731
-    assert labelled(narrowed[0]) == labelled(answer_after_asking)
-    prompt = tokenizer.decode([t for t, lab in zip(narrowed[0]["input_ids"], narrowed[0]["labels"]) if lab == -100])
-    assert "capital Tbilisi" in prompt and "Atlanta" not in prompt  # the other reading is gone from the notes
-    assert "What is the capital of Georgia?" in prompt and "The country." not in prompt and "Do you mean" not in prompt
-
-
 @pytest.mark.parametrize("views", [0, -2])
 def test_train_refuses_fewer_than_one_notes_order_before_it_loads_anything(model_path, tmp_path, views):
     """Zero orders would train on nothing; a bench `--set notes_views=0` must fail, not silently mean 1."""
-    with pytest.raises(TrainingError, match=fr"notes_views \(--notes-views\) must be 1 or more .*not {views}"):
+    with pytest.raises(TrainingError, match=fr"notes_views must be 1 or more .*not {views}"):
         train(TrainConfig(method="swift", base_model=model_path, notes_views=views),
               tmp_path / "missing.parquet", tmp_path / "adapter")
     assert list(tmp_path.iterdir()) == []
@@ -127,36 +85,44 @@ def test_train_refuses_an_unknown_method_before_it_loads_anything(model_path, tm
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anything(model_path, tmp_path, fraction):
-    with pytest.raises(TrainingError, match=fr"rename_fraction \(--rename-words\) is a share .*not {fraction}"):
+    with pytest.raises(TrainingError, match=fr"rename_fraction is a share .*not {fraction}"):
         train(TrainConfig(method="swift", base_model=model_path, rename_fraction=fraction),
               tmp_path / "missing.parquet", tmp_path / "adapter")
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("count", [-1, 5])
-def test_train_refuses_a_distractor_count_outside_zero_to_four_before_it_loads_anything(model_path, tmp_path, count):
-    with pytest.raises(TrainingError, match=fr"distractors \(--distractors\) is a number of sentences .*not {count}"):
-        train(TrainConfig(method="swift", base_model=model_path, distractors=count),
-              tmp_path / "missing.parquet", tmp_path / "adapter")
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("values, message", [
+    ({"epochs": 0.0}, r"epochs \(passes over the logged data\) must be above 0, not 0.0"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number, not nan"),
+    ({"lora_dropout": 1.0}, "lora_dropout is a share, from 0 to below 1, not 1.0"),
+    ({"batch_size": 0}, "batch_size, max_length and min_conversations must be 1 or more, not 0, 512 and 4"),
+    ({"max_steps": 0}, "max_steps is -1 .* or a cap of 1 or more steps, not 0"),
+    ({"ask_views": 9}, "ask_views is a number of orders of the notes, from 1 to 8, not 9"),
+    ({"target_modules": ["q_proj", "lm_head"]}, "target_modules must be one or more of q_proj, k_proj"),
+    ({"target_modules": []}, "target_modules must be one or more of"),
+])
+def test_check_values_refuses_values_that_would_train_on_garbage(values, message):
+    with pytest.raises(TrainingError, match=message):
+        TrainConfig(**values).check_values()
 
 
-def test_distractors_add_another_contexts_sentence_to_the_copies_only_and_keep_the_weights(tokenizer):
-    convs = _georgia_and("bakery", "The bakery sells rye bread. Croissants cost $3.")
-    cfg = dict(method="swift", notes_views=3, rename_fraction=0.0)
-    plain, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(**cfg))
-    added, _ = build_weighted_dataset(convs, tokenizer, TrainConfig(**cfg, distractors=1))
-    assert [(r["conversation_id"], r["weight"]) for r in added] == [(r["conversation_id"], r["weight"]) for r in plain]
-    prompts = {r["conversation_id"]: [] for r in added}
-    for row in added:
-        prompts[row["conversation_id"]].append(tokenizer.decode(row["input_ids"]))
-    for cid, texts in prompts.items():
-        logged, copies = texts[: len(texts) // 3], texts[len(texts) // 3:]
-        if "bakery" in cid:  # its turns ask about Georgia: the Georgia notes are related, never a distractor
-            assert not any("(US state)" in t or "(country)" in t for t in texts)
-            continue
-        assert not any("bakery" in t or "Croissants" in t for t in logged)  # the conversation as logged is unchanged
-        assert all("bakery" in t or "Croissants" in t for t in copies)  # each copy holds a sentence of the bakery notes
+def test_check_values_refuses_a_file_for_the_epoch_folder_and_a_missing_folder_to_continue(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(TrainingError, match="epoch_checkpoints must be a folder"):
+        TrainConfig(epoch_checkpoints=str(a_file)).check_values()
+    with pytest.raises(TrainingError, match="epoch_checkpoints must be a folder"):
+        TrainConfig(epoch_checkpoints="ck\x00").check_values()
+    with pytest.raises(TrainingError, match="init_adapter must be the folder of a LoRA adapter"):
+        TrainConfig(init_adapter=str(tmp_path / "missing")).check_values()
+    TrainConfig(epoch_checkpoints=str(tmp_path / "new"), init_adapter=str(tmp_path)).check_values()  # fine
+
+
+def test_a_saved_config_with_options_since_removed_still_reads():
+    saved = {"method": "refit", "epochs": 2.0, "distractors": 1, "calibration_share": 0.15, "ask_renamed_views": 4,
+             "fold_clarifications": True, "narrow_notes": False}
+    cfg = TrainConfig.from_dict(saved)
+    assert (cfg.method, cfg.epochs, cfg.notes_views) == ("refit", 2.0, TrainConfig().notes_views)
 
 
 def test_renamed_views_keep_each_turns_weight_and_rename_only_the_copies(tokenizer):

@@ -32,21 +32,20 @@ def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, lo
     engine.unload_adapter(outcome.adapter_id)
 
 
-def test_a_run_holds_questions_out_and_calibrates_the_ask_threshold_on_them(settings, store, log_georgia, engine):
+def test_a_run_calibrates_the_ask_threshold_on_renamed_copies_of_its_questions(settings, store, log_georgia, engine):
     import json
 
     from agent.decision import AskDecision
     from learner.calibration import THRESHOLD_RANGE
 
     log_georgia(48)  # 24 questions, each logged once asking (reward 0.9) and once guessing (0)
-    outcome = run_training(settings, store, method="swift",
-                           overrides={"max_steps": 1, "batch_size": 4, "calibration_share": 0.5})
+    outcome = run_training(settings, store, method="swift", overrides={"max_steps": 1, "batch_size": 4})
     meta = json.loads((outcome.path / "clarify_adapter.json").read_text())
-    assert meta["n_held_out"] > 0 and meta["n_conversations"] + meta["n_held_out"] == 48
-    assert meta["calibration"]["questions"] == "held-out questions"
-    assert meta["calibration"]["n_questions"] == meta["n_held_out"] // 2 >= 8
-    # Asking paid on every held-out question: the threshold moves down from greedy's 0.5 (as far as the clip
-    # allows, for an adapter trained one step) and never earns less than greedy on them.
+    assert meta["n_conversations"] == 48
+    assert meta["calibration"]["questions"] == "renamed copies of the trained questions"
+    assert meta["calibration"]["n_questions"] == 24
+    # Asking paid on every question: the threshold moves down from greedy's 0.5 (as far as the clip allows,
+    # for an adapter trained one step) and never earns less than greedy on them.
     assert THRESHOLD_RANGE[0] <= meta["ask_threshold"] < 0.5
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
     engine.load_adapter(outcome.adapter_id, outcome.path)
@@ -138,11 +137,11 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"seed": 1}, "'seed' is set by the training run itself"),
     ({"method": "sft"}, "'method' is set by the training run itself"),
     ({"lora_rank": 4}, "Unknown training option 'lora_rank'.*lora_r"),
-    ({"notes_views": 0}, r"notes_views \(--notes-views\) must be 1 or more.*not 0"),
-    ({"rename_fraction": 1.5}, r"rename_fraction \(--rename-words\) is a share of the notes' words, from 0 to 1.*not 1.5"),
-    ({"calibration_share": 0.9}, r"calibration_share \(--calibration-share\) is the share .* from 0 to 0.5, not 0.9"),
-    ({"ask_views": 0}, r"ask_views \(--ask-views\) is a number of orders of the notes, from 1 to 8, not 0"),
-    ({"ask_renamed_views": 9}, r"ask_renamed_views \(--ask-renamed-views\) is a number of renamed copies, from 0 to 8"),
+    ({"distractors": 1}, "Unknown training option 'distractors'"),  # an option since removed
+    ({"notes_views": 0}, r"notes_views must be 1 or more.*not 0"),
+    ({"rename_fraction": 1.5}, r"rename_fraction is a share of the notes' words, from 0 to 1.*not 1.5"),
+    ({"ask_views": 0}, r"ask_views is a number of orders of the notes, from 1 to 8, not 0"),
+    ({"epochs": -1.0}, r"epochs \(passes over the logged data\) must be above 0, not -1.0"),
 ])
 def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
         settings, store, log_georgia, overrides, message):
@@ -162,37 +161,8 @@ def test_an_unknown_method_is_refused_before_any_work(settings, store, log_georg
     assert not settings.snapshots_dir.exists() or list(settings.snapshots_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("flags, folded, narrowed", [(["--fold-clarifications"], 4, 0), (["--narrow-notes"], 0, 4),
-                                                     (["--no-fold-clarifications", "--no-narrow-notes"], 0, 0)])
-def test_cli_train_derives_direct_answers_only_when_asked(settings, store, log_georgia, flags, folded, narrowed,
-                                                          tmp_path):
-    """`clarify train --[no-]fold-clarifications --[no-]narrow-notes`: recorded with the adapter, and the data
-    follow them.
-
-    Eight logged conversations, four of them ask and then answer right (reward 0.9): those four fold, or
-    give a copy with the notes narrowed to the fact the clarification picked.
-    """
-    from typer.testing import CliRunner
-
-    from clarify.cli import app as cli
-
-    from logs_db.store import LogStore
-
-    log_georgia(8)
-    store.close()  # the CLI opens the file itself, as it would from a shell
-    result = CliRunner().invoke(cli, ["train", *flags, "--max-steps", "1", "--batch-size", "4",
-                                      "--data-dir", str(tmp_path), "--model", settings.model,  # the store's file
-                                      "--threads", "1"])
-    assert result.exit_code == 0, result.output
-    with LogStore(tmp_path / "clarify.duckdb") as reopened:
-        (record,) = reopened.list_adapters()
-    assert (record.hyperparams["fold_clarifications"], record.hyperparams["narrow_notes"]) == (folded > 0, narrowed > 0)
-    assert (record.train_metrics["folded_conversations"], record.train_metrics["narrowed_conversations"]) == (
-        folded, narrowed)
-
-
 def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings, store, log_georgia, tmp_path):
-    """`clarify train --rename-words 0`: recorded with the adapter; without the flag, TrainConfig's default."""
+    """`clarify train --set rename_fraction=0`: recorded with the adapter; without it, TrainConfig's default."""
     from typer.testing import CliRunner
 
     from clarify.cli import app as cli
@@ -201,9 +171,9 @@ def test_cli_train_records_its_rename_share_and_zero_turns_renames_off(settings,
 
     log_georgia(8)
     store.close()  # the CLI opens the file itself, as it would from a shell
-    for args in (["--rename-words", "0"], []):
-        result = CliRunner().invoke(cli, ["train", *args, "--max-steps", "1", "--batch-size", "4", "--notes-views", "2",
-                                          "--data-dir", str(tmp_path), "--model", settings.model, "--threads", "1"])
+    for args in (["--set", "rename_fraction=0"], []):
+        result = CliRunner().invoke(cli, ["train", *args, "--max-steps", "1", "--set", "batch_size=4",
+                                          "--set", "notes_views=2", "--data-dir", str(tmp_path), "--model", settings.model, "--threads", "1"])
         assert result.exit_code == 0, result.output
     with LogStore(tmp_path / "clarify.duckdb") as reopened:
         shares = sorted(a.hyperparams["rename_fraction"] for a in reopened.list_adapters())
