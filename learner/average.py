@@ -85,10 +85,9 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
 
 
 def _calibrate(base_model: Path, saved: Path, model) -> None:
-    """Give the average its own ask threshold, on its members' snapshot and with their settings
-    (learner.calibration: the questions they held out, which they share as the split depends on the snapshot
-    only, else renamed copies of the questions). No member with a snapshot, or the snapshot gone: no
-    threshold, the average decides by greedy decoding like an uncalibrated adapter."""
+    """Give the average its own ask threshold, on renamed copies of its members' snapshot's questions and with
+    their settings (learner.calibration). No member with a snapshot, or the snapshot gone: no threshold, the
+    average decides by greedy decoding like an uncalibrated adapter."""
     from .calibration import CalibrationError, calibrate_folder
 
     try:
