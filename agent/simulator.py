@@ -21,6 +21,10 @@ completes it, and the reply is cut after its first question mark (a stop
 string; the kept text is exactly what is logged as the agent's turn). Every
 prompt comes from ``agent.policy.build_prompt``: the prefix is the only thing
 that differs from serving, and it is recorded in the conversation's meta.
+With ``extractive_answers`` the behaviour policy is scripted from what the agent
+sees: answers are the note sentence closest to the user's words
+(``extractive_answer``) and a forced question names the note facts that match
+the question (``extractive_question``).
 
 Conversations run in lockstep: each round generates the next agent turn of
 every pending conversation in batched ``engine.generate_batch`` calls, then
@@ -40,7 +44,9 @@ from typing import Sequence
 from .engine import Engine, GenerationParams
 from .grader import conversation_reward, grade_answer
 from .items import Item
-from .policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, must_answer  # noqa: F401 (re-export)
+from .policy import (ASK_PREFIXES, Message, build_prompt, classify_agent_turn, must_answer,  # noqa: F401 (re-export)
+                     split_sentences)
+from .renaming import word_family
 from .user_reply import user_reply
 
 # One opening for every forced question: the greedy ask-or-answer decision is then one first token
@@ -197,6 +203,50 @@ def extractive_answer(context: str, question: str, clarification: str | None = N
     return max(sentences, key=lambda s: (len(clar & _content_words(s)), len(quest & _content_words(s))))
 
 
+_QUESTION_STOPWORDS = _STOPWORDS | frozenset(
+    "are were its be has have had there their our we us get got is".split())
+_TOKEN = re.compile(r"[$#]?[A-Za-z0-9][A-Za-z0-9'#$%.:/-]*[A-Za-z0-9%]|[$#]?[A-Za-z0-9]")
+_NOTES_LABEL = re.compile(r"^[^:.!?]{1,60}:\s+(?=\D)")   # "Greenleaf Market policy: " (not the colon of "6:15")
+
+
+def _families(text: str) -> list[tuple[str, str]]:
+    """(word, its family) for each word of `text`, in order."""
+    return [(w, word_family(w.lower().strip("$#.:/-'"))[0]) for w in _TOKEN.findall(text)]
+
+
+def _is_stopword(word: str) -> bool:
+    """A function word; a capital letter naming a thing ("Room A") is not."""
+    return word.lower() in _QUESTION_STOPWORDS and not (len(word) == 1 and word.isupper() and word != "I")
+
+
+def extractive_question(context: str, question: str) -> str:
+    """A scripted behaviour question: "Do you mean A or B?", where A, B (up to three) are the note facts that
+    share the most words with the user's question, each named by its first words that no other of them has
+    and the question does not repeat ("Do you mean Lite 6 or Max 9?"). Uses only what the agent sees. Why:
+    the base model, forced to ask, mostly repeats the question ("Do you mean the espresso?"), which a user who
+    answers the question asked cannot use, so the logs would show asking as a loss on every ambiguous item;
+    exploration must also try the question that works."""
+    facts = [_NOTES_LABEL.sub("", piece).strip() for sentence in split_sentences(context)
+             for piece in re.split(r"(?<=;)\s+", sentence) if piece.strip()]
+    asked = {f for w, f in _families(question) if not _is_stopword(w)}
+    shared = [len({f for _, f in _families(fact)} & asked) for fact in facts]
+    ranked = sorted(range(len(facts)), key=lambda i: -shared[i])
+    best = shared[ranked[0]] if ranked else 0
+    picked = [i for i in ranked if shared[i] == best and best > 0][:3]
+    if len(picked) < 2:
+        picked = [i for i in ranked if shared[i] > 0][:2]
+    if len(picked) < 2:
+        return f"Do you mean {facts[picked[0]].rstrip('.;') if picked else 'the notes'}?"
+    families = [{f for _, f in _families(facts[i])} for i in picked]
+    names = []
+    for k, i in enumerate(picked):
+        others = set().union(*(f for j, f in enumerate(families) if j != k))
+        own = [w for w, f in _families(facts[i])
+               if f not in others and f not in asked and not _is_stopword(w)]
+        names.append(" ".join(own[:4]) or facts[i].rstrip(".;"))
+    return f"Do you mean {', '.join(names[:-1])} or {names[-1]}?"
+
+
 def behaviour_prompt(conv: SimulatedConversation, horizon: int) -> list[dict]:
     """The prompt the behaviour policy generates from.
 
@@ -268,15 +318,21 @@ def run_conversations(
         round_no = 0
         while True:
             for conv in convs:
-                if not conv.done and conv.extractive and (conv.agent_turns or not conv.forced_prefix):
-                    clarification = conv.turns[-1].text if conv.agent_turns else None
-                    text = extractive_answer(conv.item.context, conv.item.question, clarification)
-                    conv.turns.append(SimTurn("assistant", "answer", text))
-                    _finish(conv, question_cost)
-                    bar.update(1)
-            pending = [c for c in convs if not c.done]
-            if not pending:
+                if conv.done or not conv.extractive:
+                    continue
+                if conv.forced_prefix and not conv.agent_turns:
+                    text = extractive_question(conv.item.context, conv.item.question)
+                    conv.turns.append(SimTurn("assistant", classify_agent_turn(text), text))
+                    _user_turn(conv, text)
+                    continue
+                clarification = conv.turns[-1].text if conv.agent_turns else None
+                text = extractive_answer(conv.item.context, conv.item.question, clarification)
+                conv.turns.append(SimTurn("assistant", "answer", text))
+                _finish(conv, question_cost)
+                bar.update(1)
+            if all(c.done for c in convs):
                 break
+            pending = [c for c in convs if not c.done and not c.extractive]  # scripted ones go on above
             # Per round: the next agent turn of every pending conversation, grouped by temperature, with
             # similar prompt lengths side by side (less padding), `chunk_size` prompts per engine call.
             by_temp: dict[float, list[SimulatedConversation]] = {}
@@ -331,10 +387,15 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
             _finish(conv, question_cost)
             finished += 1
         else:
-            reply = user_reply(conv.item, conv.intent, text,
-                               pick=stable_int("reply", conv.seed, conv.item.id, conv.index, len(conv.agent_turns)))
-            conv.turns.append(SimTurn("user", "user", reply.text, reply=reply.kind))
+            _user_turn(conv, text)
     return finished
+
+
+def _user_turn(conv: SimulatedConversation, question: str) -> None:
+    """The user's reply to the agent's clarifying question (agent/user_reply.py), appended."""
+    reply = user_reply(conv.item, conv.intent, question,
+                       pick=stable_int("reply", conv.seed, conv.item.id, conv.index, len(conv.agent_turns)))
+    conv.turns.append(SimTurn("user", "user", reply.text, reply=reply.kind))
 
 
 def _finish(conv: SimulatedConversation, question_cost: float) -> None:

@@ -294,12 +294,26 @@ def test_extractive_behaviour_answers_come_from_the_notes_not_the_answers(items)
     assert extractive_answer(notes, "When does the gym close?", "The one in Elm Park.") == \
         "The Elm Park gym closes at 10:00 PM."
     georgia = by_id(items, "georgia-capital")
-    convs = run_conversations(FakeEngine(lambda prompt, prefix: " the country or the US state?"), [georgia],
-                              per_item=2, ask_first=1, extractive_answers=True, progress=False)
+    engine = FakeEngine(lambda prompt, prefix: " the espresso?")
+    convs = run_conversations(engine, [georgia], per_item=2, ask_first=1, extractive_answers=True, progress=False)
     asked, direct = convs
+    assert engine.calls == []                                   # the scripted behaviour never calls the model
     assert [t.kind for t in asked.turns] == ["user", "ask", "user", "answer"]
+    assert asked.turns[1].text.startswith("Do you mean") and asked.meta()["named_options"] == [True]
     assert asked.turns[-1].text in georgia.context and asked.correct
     assert [t.kind for t in direct.turns] == ["user", "answer"] and direct.turns[-1].text in georgia.context
+
+
+def test_the_scripted_question_names_the_facts_that_match_the_question():
+    from agent.simulator import extractive_question
+
+    notes = ("Cafe notes: The Harbor branch sells an espresso for $3. The Station branch sells an espresso for $4. "
+             "Both open at 7 am.")
+    question = extractive_question(notes, "How much is an espresso?")
+    assert question.startswith("Do you mean ") and question.endswith("?")
+    assert "Harbor" in question and "Station" in question and "7 am" not in question
+    three = "Room A seats 8; Room B seats 12; Room C seats 20. Parking is free."
+    assert all(r in extractive_question(three, "How many people does the room seat?") for r in "ABC")
 
 
 def test_a_vague_question_gets_an_unhelpful_reply_and_the_answer_is_graded_against_the_hidden_intent(items):
