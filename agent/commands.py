@@ -96,7 +96,8 @@ def simulate_command(
     hint_answers: Annotated[bool, typer.Option(
         "--hint-answers", help="Behaviour policy: answer a clarification from the question restated with it.")] = False,
     extractive_answers: Annotated[bool, typer.Option(
-        "--extractive-answers", help="Behaviour policy: answers are the note sentence closest to the user's words.")] = False,
+        "--extractive-answers", help="Behaviour policy, scripted: answers are the note sentence closest to the user's words, and a "
+             "forced question names the note facts that match the question (--ask-first).")] = False,
     answer_tries: Annotated[int, typer.Option(
         "--answer-tries", min=1, help="Behaviour policy: resample a wrong final answer up to this many times.")] = 1,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,

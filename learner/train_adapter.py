@@ -63,6 +63,8 @@ class TrainConfig:
     ask_views: int = 3                     # orders of the notes the ask decision pools P(ask) over (1: as given);
                                            # each costs one prefill per decision (agent/decision.py)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
+    lora_layers: int = 0                   # LoRA on the last this many decoder layers only (0: all): the backward
+                                           # pass stops below them, which is most of a step's time
 
     def check_values(self) -> None:
         """Refuse values that would train on nothing or on garbage. The one check behind the CLI (`--set`), the
@@ -93,6 +95,7 @@ class TrainConfig:
                                                        f"not {self.max_needless_asks}.")
         _require(1 <= self.ask_views <= MAX_VIEWS, f"ask_views is a number of orders of the notes, from 1 to "
                                                    f"{MAX_VIEWS}, not {self.ask_views}.")
+        _require(self.lora_layers >= 0, f"lora_layers is a number of decoder layers (0: all), not {self.lora_layers}.")
         _require(bool(self.target_modules) and set(self.target_modules) <= set(ALL_LINEAR),
                  f"target_modules must be one or more of {', '.join(ALL_LINEAR)}, not {self.target_modules}.")
         _require("\x00" not in self.epoch_checkpoints and not Path(self.epoch_checkpoints or ".").is_file(),
@@ -251,8 +254,11 @@ def _with_lora(model, cfg: TrainConfig):
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if not cfg.init_adapter:
+        n_layers = model.config.num_hidden_layers
+        layers = list(range(max(0, n_layers - cfg.lora_layers), n_layers)) if cfg.lora_layers else None
         return get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                                target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+                                                target_modules=cfg.target_modules, layers_to_transform=layers,
+                                                task_type="CAUSAL_LM"))
     try:
         return PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
     except Exception as exc:  # noqa: BLE001 - peft raises many kinds (missing file, shape mismatch, bad JSON)

@@ -100,6 +100,7 @@ def test_train_refuses_a_rename_share_outside_zero_to_one_before_it_loads_anythi
     ({"ask_views": 9}, "ask_views is a number of orders of the notes, from 1 to 8, not 9"),
     ({"target_modules": ["q_proj", "lm_head"]}, "target_modules must be one or more of q_proj, k_proj"),
     ({"target_modules": []}, "target_modules must be one or more of"),
+    ({"lora_layers": -1}, r"lora_layers is a number of decoder layers \(0: all\), not -1"),
 ])
 def test_check_values_refuses_values_that_would_train_on_garbage(values, message):
     with pytest.raises(TrainingError, match=message):
@@ -162,3 +163,21 @@ def test_epoch_checkpoints_follow_logged_data_epochs_with_views_and_a_step_cap(t
     assert run(63 / 5, 38) == ["epoch1", "epoch2", "epoch3"]
     assert run(63 / 5, 30) == ["epoch1", "epoch2"]       # capped by max_steps: no checkpoint is mislabelled
     assert run(None, 10) == ["epoch1"]                   # no views: once per dataset pass, as before
+
+
+@pytest.mark.parametrize("layers", [0, 10])
+def test_lora_layers_puts_the_adapter_on_the_last_layers_only(model_path, layers):
+    """The trainable weights sit in the last `lora_layers` decoder layers (0: all), so backward stops below them."""
+    import re
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from learner.train_adapter import _with_lora
+
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    n = model.config.num_hidden_layers
+    peft_model = _with_lora(model, TrainConfig(lora_layers=layers))
+    trained = {int(re.search(r"layers\.(\d+)\.", name).group(1))
+               for name, p in peft_model.named_parameters() if p.requires_grad}
+    assert trained == set(range(n - layers if layers else 0, n))
