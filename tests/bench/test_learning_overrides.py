@@ -1,17 +1,16 @@
-"""bench/learning.py: --set FIELD=VALUE reaches TrainConfig with the field's own type; the refine runs;
-the table it prints."""
+"""bench/learning.py: --set FIELD=VALUE reaches TrainConfig with the field's own type; the refine runs.
+(Training seeds, the dev and test table: test_learning_seeds.py.)"""
 
 from __future__ import annotations
 
 import sys
-from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from learning import parse_args, parse_train_overrides, plan_from_args, plan_trainings, render  # noqa: E402
+from learning import parse_args, parse_train_overrides, plan_from_args, plan_trainings  # noqa: E402
 
 from learner.train_adapter import TrainConfig  # noqa: E402
 
@@ -42,24 +41,6 @@ def test_a_value_training_would_refuse_is_refused_before_the_simulation(pair, me
 def test_fields_the_bench_sets_itself_are_refused_with_its_own_option(pair, option):
     with pytest.raises(SystemExit, match=f"comes from the bench's own options; use {option}"):
         parse_train_overrides([pair])
-
-
-def test_the_table_has_one_row_per_method_with_the_after_asking_accuracy():
-    args = SimpleNamespace(train_items=Path("train.jsonl"), per_item=3, ask_first=1, temperatures=[0.7],
-                           hint_answers=False, answer_tries=1, extractive_answers=True, max_conversations=500,
-                           items_first="families")
-    base = {"method": "base", "mean_reward": 0.458, "stderr": 0.036, "accuracy": 0.458, "ask_rate_ambiguous": 0.03,
-            "ask_rate_unambiguous": 0.02, "mean_turns": 1.03, "train_s": None, "eval_s": None}  # a reused row
-    swift = {**base, "method": "swift", "mean_reward": 0.666, "accuracy_after_asking": 0.718, "train_s": 4562.0,
-             "eval_s": 323.0}
-    lines = render([base, swift], args).splitlines()
-    header = next(line for line in lines if line.startswith("| method"))
-    assert "accuracy after asking" in header
-    rows = [line for line in lines if line.startswith("| base") or line.startswith("| swift")]
-    assert [row.count("|") for row in rows] == [header.count("|")] * 2
-    assert "| 0.666 ± 0.036 |" in rows[1] and "| 0.718 |" in rows[1] and "| 4562 |" in rows[1]
-    assert rows[0].split("|")[6].strip() == "-"  # no after-asking accuracy recorded for a reused base row
-    assert any("at most 500 conversations, whole families first." in line for line in lines)
 
 
 def test_refine_continues_each_method_right_after_it_with_its_own_epochs_and_lr():
