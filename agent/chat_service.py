@@ -111,7 +111,10 @@ class ChatService:
         return adapter.id
 
     def start(self, context: str = DEFAULT_NOTES, *, user_id: str | None = None,
-              adapter_id: str | None = "active", arm: str | None = None) -> str:
+              adapter_id: str | None = "active", arm: str | None = None, source: str = "ui") -> str:
+        """Log a new conversation over these notes (source "ui" for the Chat tab, "api" for /v1) and return its id.
+
+        adapter_id "active" draws the A/B arm; an explicit id (or None = base) is used as given."""
         context = clean_text(context or "")
         if not context:
             raise LogError("The reference notes are empty: give the agent something to answer from.")
@@ -123,7 +126,7 @@ class ChatService:
         else:
             adapter = adapter_id
         return self.store.new_conversation(
-            source="ui", context=context, adapter_id=adapter, engine=self.engine.name, arm=arm, user_id=user_id
+            source=source, context=context, adapter_id=adapter, engine=self.engine.name, arm=arm, user_id=user_id
         )
 
     def validate_message(self, text: str) -> str:

@@ -40,6 +40,10 @@ class UnknownId(LogError):
     pass
 
 
+class DuplicateRating(LogError):
+    """The same rating of the same reply by the same user again (a double click, a replayed request)."""
+
+
 class DatabaseLocked(RuntimeError):
     pass
 
@@ -317,14 +321,15 @@ class LogStore:
         return None if row is None else int(row[0])
 
     def fail_unanswered_turns(self, error: str = INTERRUPTED_BY_RESTART) -> int:
-        """Give every chat conversation whose last turn is a user turn a failed agent turn; returns how many.
+        """Give every chat conversation (Chat tab or API) whose last turn is a user turn a failed agent turn; returns
+        how many.
 
         Only a crash of the serving process mid-reply leaves one (a reply is otherwise always logged, ok or
         failed). The serving process runs this at start, while it holds the file and nobody chats yet.
         """
         rows = self._cur.execute(
             "SELECT t.conversation_id FROM turns t JOIN conversations c ON c.id = t.conversation_id"
-            " WHERE c.source = 'ui' AND t.role = 'user'"
+            " WHERE c.source IN ('ui', 'api') AND t.role = 'user'"
             " AND t.idx = (SELECT max(u.idx) FROM turns u WHERE u.conversation_id = t.conversation_id)"
         ).fetchall()
         for (cid,) in rows:
@@ -348,6 +353,20 @@ class LogStore:
             [conversation_id],
         ).fetchall()
         return [Turn(*r) for r in rows]
+
+    def conversations_ending_with(self, *, source: str, user_id: str | None, final_text: str,
+                                  context_key: str | None = None, limit: int = 20) -> list[str]:
+        """Ids of this source's and user's conversations (over these notes, when given) whose final ok agent turn
+        says exactly `final_text`, newest first: how a client that resends a conversation is matched to the
+        logged one (api/conversations.py checks the rest of the turns)."""
+        rows = self._cur.execute(
+            "SELECT c.id FROM conversations c JOIN turns t ON t.id = c.final_turn_id"
+            " WHERE c.source = ? AND c.user_id IS NOT DISTINCT FROM ? AND t.text = ?"
+            " AND (CAST(? AS VARCHAR) IS NULL OR c.context_key = ?)"
+            " ORDER BY c.created_at DESC, c.id LIMIT ?",
+            [source, user_id, final_text, context_key, context_key, limit],
+        ).fetchall()
+        return [row[0] for row in rows]
 
     # -- ratings --------------------------------------------------------------
     def add_rating(
@@ -380,7 +399,7 @@ class LogStore:
                 [turn_id, user_id],
             ).fetchone()
             if last == (kind, float(value), comment):
-                raise LogError("This reply already has exactly this rating from you; nothing new was recorded.")
+                raise DuplicateRating("This reply already has exactly this rating from you; nothing new was recorded.")
             cur = self._cur
             cur.execute("BEGIN TRANSACTION")
             try:
