@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=0, le=65535)
     auth: str | None = Field(None, description="Comma-separated user:password pairs allowed to chat and rate.")
     admin_auth: str | None = Field(None, description="Comma-separated admin:password pairs allowed to train and promote.")
+    api_keys: str | None = Field(None, description="Bearer keys of the OpenAI-compatible API (/v1), comma-separated `name:key` or bare keys, one per client; the name is recorded on the client's conversations. None: the API answers on a loopback host only.")
 
     # Learner
     seed: int = 0

@@ -331,16 +331,19 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
     return demo
 
 
-def launch_kwargs(access=None) -> dict:
+def launch_kwargs(access=None, mounts: dict | None = None) -> dict:
     """Look and hardening options for ``demo.launch`` (shared by `clarify serve` and tests).
 
     `access` (ui.access.Access) is enforced on the HTTP routes by AdminGuard: admin events answer 401/403 to
-    anyone but an admin, whatever the client sends.
+    anyone but an admin, whatever the client sends. `mounts` ({path: ASGI app}, e.g. {"/v1": the API of
+    api/app.py}) are served by the same server, ahead of Gradio's own routes (launch keeps its port handling).
     """
     from starlette.middleware import Middleware
+    from starlette.routing import Mount
 
     from .access import Access, AdminGuard
 
+    app_kwargs = {"middleware": [Middleware(AdminGuard, access=access or Access())],
+                  "routes": [Mount(path, app=sub_app) for path, sub_app in (mounts or {}).items()]}
     return dict(css=CSS, theme=gr.themes.Soft(), ssr_mode=False, show_error=False,
-                footer_links=["gradio", "settings"], max_file_size="1mb",
-                app_kwargs={"middleware": [Middleware(AdminGuard, access=access or Access())]})
+                footer_links=["gradio", "settings"], max_file_size="1mb", app_kwargs=app_kwargs)

@@ -1,4 +1,4 @@
-"""`clarify serve`: the chat UI on a local port.
+"""`clarify serve`: the chat UI and the OpenAI-compatible API (/v1, api/) on a local port.
 
 Imports stay light at module level (gradio, torch and the model load only when
 the command runs), so `clarify --help` stays fast.
@@ -75,7 +75,8 @@ def serve_command(
     auth: Auth = None,
     admin_auth: AdminAuth = None,
 ) -> None:
-    """Serve the chat UI (default http://127.0.0.1:7860). Every turn and rating is logged to DuckDB."""
+    """Serve the chat UI (default http://127.0.0.1:7860) and the OpenAI-compatible API under /v1. Every turn and
+    rating is logged to DuckDB."""
     settings = make_settings(host=host, port=port, data_dir=data_dir, model=model, engine=engine,
                              vllm_url=vllm_url, threads=threads, auth=auth, admin_auth=admin_auth)
     try:
@@ -85,6 +86,12 @@ def serve_command(
     if not access.configured and not is_loopback(settings.host):
         fail(f"refusing to serve on {settings.host} without authentication: anyone who can reach it could "
              "chat and rate. Pass --auth user:password (or set CLARIFY_AUTH), or use --host 127.0.0.1.")
+    from api.keys import ApiKeys
+
+    try:  # the API's rule mirrors the UI's: without keys it answers on a loopback host only
+        api_keys = ApiKeys.from_settings(settings, loopback=is_loopback(settings.host))
+    except ValueError as exc:
+        fail(str(exc))
     try:
         ensure_writable(settings.data_dir)
         if settings.database.parent != settings.data_dir:
@@ -139,13 +146,16 @@ def serve_command(
         scheduler.start()
         cleanup.callback(scheduler.stop)
 
+        from api.app import build_api
+
         demo = build_app(settings, store, service, manager=manager, scheduler=scheduler, access=access)
+        api = build_api(store, service, api_keys)
         try:
             demo.launch(server_name=settings.host, server_port=settings.port,
                         auth=access.check_password if access.configured else None,
                         auth_message="clarify: sign in to chat." if access.configured else None,
                         prevent_thread_lock=True, quiet=True, inbrowser=False, share=False,
-                        **launch_kwargs(access))
+                        **launch_kwargs(access, mounts={"/v1": api}))
         except OSError as exc:
             fail(f"cannot serve on {settings.host}:{settings.port}: {exc}")
         cleanup.callback(demo.close)
@@ -153,6 +163,9 @@ def serve_command(
         url = demo.local_url or f"http://{settings.host}:{settings.port}/"
         typer.echo(f"clarify is serving the chat UI on {url} (engine: {eng.name}; log: {settings.database}). "
                    "Ctrl+C to stop.")
+        typer.echo(f"OpenAI-compatible API: {url.rstrip('/')}/v1 ("
+                   + (f"{api_keys.configured} client key(s)" if api_keys.configured else
+                      "no keys: loopback only" if api_keys.open else "off: set CLARIFY_API_KEYS") + ").")
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             while True:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCT = ["agent", "clarify", "learner", "logs_db", "ui"]
+PRODUCT = ["agent", "api", "clarify", "learner", "logs_db", "ui"]
 
 # Every admin event of the UI, with inputs a fresh session accepts (Gradio checks dropdown values against the
 # session's choices: a fresh session only has the initial "base" / "none" entries).
@@ -159,7 +159,7 @@ def _calls(tree: ast.AST):
 def test_no_shell_and_no_dynamic_code_anywhere():
     """Shell metacharacters can never reach a shell.
 
-    Done: parse every module of agent, clarify, learner, logs_db and ui.
+    Done: parse every module of agent, api, clarify, learner, logs_db and ui.
     Checked: no shell=True, os.system, os.popen, eval or exec; every subprocess gets an argument list, so a
     user string is at most one argument, never shell text.
     """
