@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     schedule_min_new_rated: int = Field(0, ge=0, description="Train when at least this many conversations were rated since the last run started. 0 = off.")
     schedule_every_hours: float = Field(0.0, ge=0.0, description="Train every this many hours (when something new was rated since the last run). 0 = off.")
     schedule_method: Literal["swift", "refit", "sft", "dpo", "kto"] = Field("swift", description="Method of scheduled runs.")
-    schedule_source: Literal["ui", "simulated"] | None = Field(None, description="Only count and train on this source; None = all.")
+    schedule_source: Literal["ui", "api", "simulated"] | None = Field(None, description="Only count and train on this source; None = all.")
     schedule_poll_seconds: float = Field(60.0, gt=0.0, description="How often the scheduler checks its triggers.")
 
     # Promotion gate: candidate vs the active adapter (or base) on the first gate_items dev items

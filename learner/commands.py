@@ -21,7 +21,7 @@ adapters_app = typer.Typer(help="List, inspect and activate trained LoRA adapter
 
 def train_command(
     method: Annotated[str, typer.Option(help="swift | refit | sft | dpo | kto")] = "swift",
-    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | simulated.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | api | simulated.")] = None,
     since: Annotated[Optional[datetime], typer.Option(help="Only conversations started at or after this time.")] = None,
     until: Annotated[Optional[datetime], typer.Option(help="Only conversations started before this time.")] = None,
     from_adapter: Annotated[Optional[str], typer.Option(
@@ -287,7 +287,7 @@ def adapters_rollback(data_dir: DataDir = None) -> None:
 def export_command(
     out: Annotated[Path, typer.Option("--out", help="File to write.")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl | parquet")] = "jsonl",
-    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | simulated.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Only conversations from this source: ui | api | simulated.")] = None,
     since: Annotated[Optional[datetime], typer.Option(help="Only conversations started at or after this time.")] = None,
     until: Annotated[Optional[datetime], typer.Option(help="Only conversations started before this time.")] = None,
     data_dir: DataDir = None,
@@ -298,8 +298,8 @@ def export_command(
 
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
-    if source not in (None, "ui", "simulated"):
-        fail(f"--source must be ui or simulated, got {source!r}.")
+    if source not in (None, "ui", "api", "simulated"):
+        fail(f"--source must be ui, api or simulated, got {source!r}.")
     settings = make_settings(data_dir=data_dir)
     with open_store(settings) as store:
         try:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .store import LogStore
 
-SOURCES = ("ui", "simulated")
+SOURCES = ("ui", "api", "simulated")
 
 # Rated conversations with their reward, optionally of one source (?, ? = source, source). The rating reward
 # (last rating of the final agent turn) is a summary column kept on every write (migration 3).
@@ -79,7 +79,7 @@ def _source(source: str | None) -> str | None:
     if source in (None, "", "all"):
         return None
     if source not in SOURCES:
-        raise ValueError(f"Unknown source {source!r}; use all, ui or simulated.")
+        raise ValueError(f"Unknown source {source!r}; use all, ui, api or simulated.")
     return source
 
 

@@ -53,7 +53,7 @@ MESSAGES = pa.list_(pa.field("l", MESSAGE))
 
 @dataclass(frozen=True)
 class SnapshotFilter:
-    source: str | None = None          # ui | simulated | None for all
+    source: str | None = None          # ui | api | simulated | None for all
     since: datetime | None = None
     until: datetime | None = None
     by_adapter: bool = False           # when True, keep only conversations produced by `adapter_id`

@@ -22,7 +22,7 @@ from logs_db.store import LogStore
 
 from .access import Access, admin_only
 
-SOURCES = ("all", "ui", "simulated")
+SOURCES = ("all", "ui", "api", "simulated")
 ARM_COLUMNS = ["arm", "adapter", "conversations", "mean_reward", "ci95_low", "ci95_high"]
 
 
@@ -66,7 +66,7 @@ class InsightsHandlers:
         if refusal:
             return None, f'<span class="error">{_esc(refusal)}</span>'
         if fmt not in FORMATS or source not in SOURCES:
-            return None, '<span class="error">Choose jsonl or parquet, and all, ui or simulated.</span>'
+            return None, '<span class="error">Choose jsonl or parquet, and all, ui, api or simulated.</span>'
         if self._export_dir is None:
             self._export_dir = Path(tempfile.mkdtemp(prefix="clarify-export-"))
         out = self._export_dir / f"clarify-{source}-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"

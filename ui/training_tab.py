@@ -27,7 +27,7 @@ from .training_manager import JobRefused, JobStatus, TrainingManager
 
 POLL_SECONDS = 1.0     # while a run is in progress
 WATCH_SECONDS = 10.0   # otherwise: notice a run started by another session or by the scheduler
-SOURCES = ("all", "ui", "simulated")
+SOURCES = ("all", "ui", "api", "simulated")
 RUN_COLUMNS = ["started", "method", "trigger", "status", "conversations", "adapter", "error"]
 
 
@@ -138,7 +138,7 @@ class TrainingHandlers:
             if method not in METHODS:
                 raise JobRefused(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
             if source not in SOURCES:
-                raise JobRefused(f"Unknown source {source!r}; use all, ui or simulated.")
+                raise JobRefused(f"Unknown source {source!r}; use all, ui, api or simulated.")
             filters = SnapshotFilter(source=None if source == "all" else source,
                                      since=parse_day(since, "Since"), until=parse_day(until, "Until", end=True))
             if filters.since and filters.until and filters.since >= filters.until:
