@@ -58,13 +58,35 @@ def neutralize_control_tokens(text: str) -> str:
     return _CONTROL_TOKEN.sub("<\u200c", text)
 
 
+def fold_clarifications(history: list[Message]) -> list[Message]:
+    """The conversation with its pending clarifying exchange restated as one question: "Q" / ask / "C"
+    becomes "Q (C)".
+
+    Why: a small model answering after its own question tends to echo the user's clarification ("The Volt
+    S3 version.") instead of looking it up; asked the question restated with the clarification, it answers
+    as it does a clear question (the base model: right 62% of the time against 19%, on items nobody on the
+    team wrote). The user still sees the conversation as it was; only the prompt changes, the same way for
+    serving, evaluation and training. Earlier, finished exchanges (up to the last answer) stay as they were.
+    """
+    if pending_questions(history) == 0 or not history or history[-1].role != "user":
+        return history
+    start = max((i + 1 for i, m in enumerate(history) if m.role == "assistant" and m.kind != "ask"), default=0)
+    episode = history[start:]
+    users = [m.content.strip() for m in episode if m.role == "user"]
+    if len(users) < 2 or episode[0].role != "user":
+        return history
+    restated = users[0] + "".join(f" ({reply})" for reply in users[1:])
+    return history[:start] + [Message("user", restated, "user")]
+
+
 def build_prompt(context: str, history: list[Message], horizon: int) -> list[dict]:
-    """Chat messages for the engine: system notes + the conversation so far (ending with a user turn)."""
+    """Chat messages for the engine: system notes + the conversation so far (ending with a user turn), with a
+    pending clarifying exchange restated as one question (`fold_clarifications`)."""
     system = SYSTEM_TEMPLATE.format(context=neutralize_control_tokens(context.strip()))
     if must_answer(history, horizon):
         system += MUST_ANSWER_SUFFIX
     return [{"role": "system", "content": system}] + [
-        {"role": m.role, "content": neutralize_control_tokens(m.content)} for m in history
+        {"role": m.role, "content": neutralize_control_tokens(m.content)} for m in fold_clarifications(history)
     ]
 
 

@@ -78,10 +78,15 @@ def test_guessing_agent_single_turn(items):
     assert len(eng.calls) == 1 and eng.calls[0]["n"] == 6                # one batched round
 
 
+def first_turn(prompt) -> bool:
+    """Whether the policy may still ask (horizon 1: the turn after a question must answer)."""
+    return not prompt[0]["content"].endswith(MUST_ANSWER_SUFFIX)
+
+
 def smart_script(prompt, prefix):
     """Asks first (naming both options); answers from the user's reply."""
     last = prompt[-1]["content"]
-    if len(prompt) == 2:
+    if first_turn(prompt):
         return "Do you mean the country or the US state?"
     return "It is Tbilisi." if "country" in last else "It is Atlanta." if "state" in last else "It is 1889."
 
@@ -117,7 +122,7 @@ def test_horizon_makes_next_turn_final_even_if_a_question(items):
 
 def test_mixed_batch_only_askers_continue(items):
     def script(prompt, prefix):
-        if "Georgia" in prompt[0]["content"] and len(prompt) == 2:
+        if "Georgia" in prompt[0]["content"] and first_turn(prompt):
             return "Which one do you mean, the country or the state?"
         if "Georgia" in prompt[0]["content"]:
             return "Tbilisi." if "country" in prompt[-1]["content"] else "Atlanta."
@@ -204,10 +209,10 @@ def test_evaluate_metrics(items):
     def script(prompt, prefix):
         system = prompt[0]["content"]
         if "Georgia" in system:
-            return "Do you mean the country or the state?" if len(prompt) == 2 else (
+            return "Do you mean the country or the state?" if first_turn(prompt) else (
                 "Tbilisi." if "country" in prompt[-1]["content"] else "Atlanta.")
         if "Eiffel" in system:   # asks on a clear item, then answers
-            return "Which tower do you mean?" if len(prompt) == 2 else "It was 1889."
+            return "Which tower do you mean?" if first_turn(prompt) else "It was 1889."
         return "I do not know."
 
     eng = FakeEngine(script)
