@@ -17,6 +17,13 @@ Two modes:
   never starts or stops anything. Adapter folders must then be readable by
   the server at the same path.
 
+Access: a supervised server gets a fresh random API key at every start (``secrets.token_urlsafe``), passed in
+its environment (``VLLM_API_KEY``: ``ps`` shows the command line, never the key), and loads
+``agent/vllm_server/clarify_vllm_guard.py``, which asks for the key on every route but ``GET /health`` (vLLM's
+own check leaves ``/invocations``, the SageMaker ``/adapters`` routes and more open). The engine sends
+``Authorization: Bearer <key>`` on every request. A remote server's key is the ``api_key`` argument or the
+clarify process's ``VLLM_API_KEY``; with none, requests carry no key.
+
 Adapters are loaded at run time through ``/v1/load_lora_adapter`` (the server
 needs ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``) under a fresh, versioned name
 per load: vLLM keeps prefix-cache blocks keyed by adapter name, so reloading
@@ -32,6 +39,7 @@ import math
 import os
 import random
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -54,6 +62,8 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-vllm"
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+GUARD_DIR = Path(__file__).resolve().parent / "vllm_server"   # put on the server's PYTHONPATH
+GUARD_MIDDLEWARE = "clarify_vllm_guard.RequireKey"
 ASK_PREFIX = ASK_PREFIXES[0]   # a decided ask starts with the whole prefix, then one question
 TOP_LOGPROBS = 20   # vLLM's default --max-logprobs: the likeliest first tokens besides the ask word
 
@@ -155,6 +165,8 @@ class VllmEngine:
     ):
         import httpx
 
+        if api_key is not None and url is None:
+            raise ValueError("api_key is a remote server's key (url=...); a supervised server gets a fresh one.")
         self.remote = url is not None
         self.dtype = dtype
         self.max_lora_rank = max_lora_rank
@@ -166,13 +178,15 @@ class VllmEngine:
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout
         self.extra_args = tuple(extra_args)
-        self.api_key = api_key or os.environ.get("VLLM_API_KEY") or "EMPTY"
+        # Remote: the given key, else the clarify process's VLLM_API_KEY, else none. Supervised: a fresh one per
+        # server start (_start_locked). Kept out of repr, messages and logs.
+        self._api_key: str | None = (api_key or os.environ.get("VLLM_API_KEY") or None) if self.remote else None
         self.progress = progress or log.info
         self.starts = 0                 # how many servers this engine has started (restarts = starts - 1)
         self.last_startup_seconds: float | None = None
         self._timeout = httpx.Timeout(request_timeout, connect=10.0)
-        self._http = httpx.Client(timeout=self._timeout,
-                                  headers={"Authorization": f"Bearer {self.api_key}"})
+        self._http = httpx.Client(timeout=self._timeout)
+        self._use_key(self._api_key)
         self._lock = threading.RLock()  # server lifecycle and the adapter map
         self._adapters: dict[str, _Adapter] = {}
         self._token_ids: dict[str, int] = {}   # the ask word's token id (decided_prefix)
@@ -237,6 +251,29 @@ class VllmEngine:
         overrides.setdefault("log_path", Path(settings.data_dir) / "logs" / "vllm-server.log")
         return cls(model, **overrides)
 
+    # -- access ---------------------------------------------------------------
+    @property
+    def api_key(self) -> str | None:
+        """The key this engine sends (None: none). Supervised: the current server's, new at every start."""
+        return self._api_key
+
+    def _use_key(self, key: str | None) -> None:
+        """Send `key` from now on: the raw httpx client here, the openai client at the next `_connect`."""
+        self._api_key = key
+        if key:
+            self._http.headers["Authorization"] = f"Bearer {key}"
+        else:
+            self._http.headers.pop("Authorization", None)
+
+    def _without_key(self, kwargs: dict) -> dict:
+        """A request's arguments, with no Authorization header when there is no key (the openai client needs
+        a key: it gets a placeholder, left out of each request here)."""
+        import openai
+
+        if self._api_key or not hasattr(openai, "Omit"):
+            return kwargs
+        return dict(kwargs, extra_headers={**kwargs.get("extra_headers", {}), "Authorization": openai.Omit()})
+
     # -- server lifecycle -------------------------------------------------------
     @staticmethod
     def _normalize_url(url: str) -> str:
@@ -258,7 +295,8 @@ class VllmEngine:
     def _server_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("VIRTUAL_ENV", None)
-        env.pop("PYTHONPATH", None)
+        env["PYTHONPATH"] = str(GUARD_DIR)   # clarify's own paths stay out; the guard middleware is importable
+        env["VLLM_API_KEY"] = self._api_key  # read by vLLM (/v1/*) and by the guard (every route but /health)
         env["PATH"] = f"{self.python.parent}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.kv_cache_gb))
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
@@ -278,6 +316,7 @@ class VllmEngine:
             "--enable-lora", "--max-lora-rank", str(self.max_lora_rank), "--max-loras", str(self.max_loras),
             "--max-model-len", str(self.max_model_len),
             "--uvicorn-log-level", "warning",
+            "--middleware", GUARD_MIDDLEWARE,
             *self.extra_args,
         ]
 
@@ -311,6 +350,7 @@ class VllmEngine:
         for attempt in range(2):
             port = self.fixed_port or _free_port(self.host)
             started = time.monotonic()
+            self._use_key(secrets.token_urlsafe(32))   # a new server, a new key: an old one opens nothing
             self.progress(f"Starting the vLLM server ({self.dtype}) for {self.model_path.name} on "
                           f"{self.host}:{port}; this takes 30-90 s. Log: {self.log_path}")
             self._proc = self._spawner.submit(self._popen, self._command(port), self._server_env()).result()
@@ -358,8 +398,14 @@ class VllmEngine:
 
         try:
             response = self._http.get(self._root + "/v1/models", timeout=10.0)
+            if response.status_code == 401:
+                raise EngineError(f"The vLLM server at {self._root} asks for an API key and refused "
+                                  + ("clarify's: set VLLM_API_KEY to the server's key (HTTP 401)." if self.remote
+                                     else "the one clarify started it with (HTTP 401)."))
             response.raise_for_status()
             cards = response.json().get("data", [])
+        except EngineError:
+            raise
         except Exception as exc:
             raise EngineError(f"Could not reach the vLLM server at {self._root}: {exc}") from exc
         roots = [c["id"] for c in cards if not c.get("parent")]
@@ -369,7 +415,7 @@ class VllmEngine:
         if self._client is not None:
             self._client.close()
         # openai's own Timeout: openai 3 moved to httpx2, which refuses an httpx.Timeout.
-        self._client = openai.OpenAI(base_url=self.url, api_key=self.api_key, max_retries=0,
+        self._client = openai.OpenAI(base_url=self.url, max_retries=0, api_key=self._api_key or "EMPTY",
                                      timeout=openai.Timeout(self.request_timeout, connect=10.0))
 
     def _stop_server_locked(self, grace: float = 20.0) -> None:
@@ -644,6 +690,7 @@ class VllmEngine:
         request whose name is still the current one reloads: requests that failed together reload it once."""
         import openai
 
+        kwargs = self._without_key(kwargs)
         try:
             return self._client.chat.completions.create(**kwargs)
         except openai.NotFoundError:

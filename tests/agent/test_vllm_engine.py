@@ -114,7 +114,8 @@ def vllm(model_path, reference, tmp_path_factory):
     """ONE fp32 server for the module; the finalizer stops it even when a test fails."""
     log_path = tmp_path_factory.mktemp("vllm") / "vllm-server.log"
     started = time.monotonic()
-    eng = VllmEngine(model_path, dtype="float32", log_path=log_path, max_loras=2, progress=print)
+    eng = VllmEngine(model_path, dtype="float32", log_path=log_path, max_loras=2, progress=print,
+                     startup_timeout=1800)  # a niced start on a box busy with training took over 10 min
     print(f"vLLM server ready after {time.monotonic() - started:.0f} s")
     try:
         yield eng
@@ -200,13 +201,14 @@ def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(
     at once, one of them loads the adapter again, and the reply is the one the adapter gives."""
     import httpx
 
-    remote = VllmEngine(url=vllm.url)
+    remote = VllmEngine(url=vllm.url, api_key=vllm.api_key)
     remote.concurrent_views = True  # the hard case: all three fail together
     try:
         remote.load_adapter("views-3", pooled_adapters / "views-3")
         forgotten = remote.served_name("views-3")
         httpx.post(vllm.url.rstrip("/").removesuffix("/v1") + "/v1/unload_lora_adapter",
-                   json={"lora_name": forgotten}, timeout=60).raise_for_status()  # what a restart does
+                   json={"lora_name": forgotten}, headers={"Authorization": f"Bearer {vllm.api_key}"},
+                   timeout=60).raise_for_status()  # what a restart does
         assert [g.text for g in remote.generate_batch(POOLED, GREEDY, adapter="views-3")] == reference["views-3"]
         assert remote.served_name("views-3") != forgotten  # loaded again, under a new name
     finally:
@@ -305,10 +307,43 @@ def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_pat
 
 @pytest.mark.slow
 @needs_vllm
+def test_the_supervised_server_answers_only_the_engines_key(vllm):
+    """Raw HTTP without the key is refused (401): vLLM's own check on /v1/*, clarify's guard on the routes vLLM
+    leaves open (/invocations, the SageMaker /adapters routes, /tokenize...); only GET /health is open."""
+    import httpx
+
+    root, key = vllm.url.removesuffix("/v1"), vllm.api_key
+    auth = {"Authorization": f"Bearer {key}"}
+    completion = {"model": vllm.base_model, "prompt": "The capital of France is", "max_tokens": 2}
+    assert httpx.get(root + "/health", timeout=30).status_code == 200
+    paths = httpx.get(root + "/openapi.json", headers=auth, timeout=30).json()["paths"]
+    assert {"/invocations", "/adapters", "/adapters/{adapter_name}", "/tokenize"} <= set(paths)  # all mounted
+    for method, path, body in [
+        ("GET", "/v1/models", None), ("POST", "/v1/completions", completion),
+        ("POST", "/v1/chat/completions", dict(completion, messages=CHAT)), ("POST", "/invocations", completion),
+        ("POST", "/v1/load_lora_adapter", {"lora_name": "intruder", "lora_path": "/tmp"}),
+        ("POST", "/adapters", {"name": "intruder", "src": "/tmp"}), ("DELETE", "/adapters/intruder", None),
+        ("POST", "/tokenize", {"model": vllm.base_model, "prompt": "Do"}), ("GET", "/metrics", None),
+        ("GET", "/openapi.json", None),
+    ]:
+        for headers in ({}, {"Authorization": "Bearer not-the-key"}):
+            response = httpx.request(method, root + path, json=body, headers=headers, timeout=60)
+            assert response.status_code == 401, (method, path, headers, response.text[:200])
+    assert httpx.get(root + "/v1/models", headers=auth, timeout=30).status_code == 200
+    answered = httpx.post(root + "/v1/completions", json=completion, headers=auth, timeout=300)
+    assert answered.status_code == 200 and answered.json()["choices"][0]["text"]
+    # The key is in the server's environment only: not on its command line (`ps`), not in its log.
+    assert key.encode() not in Path(f"/proc/{vllm.pid}/cmdline").read_bytes()
+    assert f"VLLM_API_KEY={key}\0".encode() in Path(f"/proc/{vllm.pid}/environ").read_bytes()
+    assert key not in vllm.log_path.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_killed_server_fails_the_request_clearly_then_restarts(vllm, reference, probe_adapter):
     """Runs last: SIGKILL the server mid-reply; that request fails, the next one is served after a restart."""
     vllm.load_adapter("probe", probe_adapter)
-    old_pid, starts = vllm.pid, vllm.starts
+    old_pid, starts, old_key = vllm.pid, vllm.starts, vllm.api_key
     reply = vllm.stream(PROMPTS[1], GenerationParams(max_new_tokens=300))
     assert next(reply)
     os.kill(old_pid, signal.SIGKILL)
@@ -320,7 +355,7 @@ def test_killed_server_fails_the_request_clearly_then_restarts(vllm, reference, 
     text = "".join(vllm.stream(PROMPTS[0], GREEDY)).strip()  # waits for the automatic restart
     print(f"restart + first reply: {time.monotonic() - started:.0f} s")
     assert text == reference["base"][0]
-    assert vllm.starts == starts + 1 and vllm.pid != old_pid
+    assert vllm.starts == starts + 1 and vllm.pid != old_pid and vllm.api_key != old_key  # a new key, too
     with pytest.raises(ProcessLookupError):
         os.killpg(old_pid, 0)  # the old engine-core processes were cleaned up too
     # The restarted server got its adapters back.
@@ -363,3 +398,148 @@ def test_factory_given_url_is_never_silently_replaced(settings):
 
     with pytest.raises(EngineError, match="Could not reach"):
         make_engine(settings.with_overrides(engine="auto", vllm_url=f"http://127.0.0.1:{_closed_port()}"))
+
+
+# -- access: the API key (a stand-in server, tests/agent/fake_vllm_server.py; no vLLM needed) ----------------------
+
+FAKE_SERVER = Path(__file__).with_name("fake_vllm_server.py")
+CHAT = [{"role": "user", "content": "Hi"}]
+SHORT = GenerationParams(max_new_tokens=4, temperature=0.0)
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _tiny_adapter(folder: Path) -> Path:
+    """A folder that passes validate_adapter_folder (the stand-in server never reads it)."""
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}')
+    (folder / "adapter_model.safetensors").write_bytes(b"-")
+    return folder
+
+
+@pytest.fixture
+def fake_python(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """(a "python" that runs the stand-in server instead of vLLM, the file it records requests in)."""
+    import stat
+    import sys
+
+    record = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("CLARIFY_FAKE_VLLM_RECORD", str(record))
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_SERVER}" "$@"\n')
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
+    return python, record
+
+
+def _exercise(engine: VllmEngine, adapter: Path) -> None:
+    """Every kind of request the engine makes: models (at connect), adapter load/unload, tokenize, chat."""
+    engine.load_adapter("a", adapter)
+    engine._token_id("Do")
+    assert [g.text for g in engine.generate_batch([CHAT], SHORT, adapter="a")] == ["Hello there."]
+    assert "".join(engine.stream(CHAT, SHORT)) == "Hello there."
+    engine.unload_adapter("a")
+
+
+def test_a_supervised_server_gets_a_fresh_key_through_its_environment_and_every_request_sends_it(
+        fake_python, tmp_path, monkeypatch):
+    import httpx
+
+    python, record = fake_python
+    monkeypatch.setenv("VLLM_API_KEY", "the-key-of-some-remote-server")  # never reaches a supervised server
+    log_path = tmp_path / "vllm.log"
+    engine = VllmEngine(tmp_path, python=python, log_path=log_path, startup_timeout=60, progress=lambda _: None)
+    try:
+        key = engine.api_key
+        assert key and len(key) >= 40 and key != "the-key-of-some-remote-server"
+        start = _records(record)[0]
+        assert start["env_key"] == key                       # the server's environment has it...
+        argv = Path(f"/proc/{engine.pid}/cmdline").read_bytes().decode()
+        assert key not in argv and "--middleware\0clarify_vllm_guard.RequireKey" in argv  # ...`ps` never shows it
+        assert f"VLLM_API_KEY={key}\0".encode() in Path(f"/proc/{engine.pid}/environ").read_bytes()
+
+        _exercise(engine, _tiny_adapter(tmp_path / "adapter"))
+        requests = [r for r in _records(record)[1:] if r["path"] != "/health"]
+        assert {r["path"] for r in requests} == {"/v1/models", "/v1/load_lora_adapter", "/tokenize",
+                                                 "/v1/chat/completions", "/v1/unload_lora_adapter"}
+        assert {r["auth"] for r in requests} == {f"Bearer {key}"}
+
+        # The guard: every route but GET /health needs the key, including those vLLM's own check leaves open.
+        root = engine.url.removesuffix("/v1")
+        assert httpx.get(root + "/health").status_code == 200
+        for method, path in [("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("POST", "/invocations"),
+                             ("POST", "/adapters"), ("POST", "/v1/load_lora_adapter"), ("POST", "/tokenize"),
+                             ("GET", "/metrics"), ("POST", "/health")]:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": key}):
+                response = httpx.request(method, root + path, headers=headers, json={})
+                assert response.status_code == 401, (method, path, headers)
+        assert httpx.get(root + "/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+        # The key appears nowhere a user or a log reader would see it.
+        assert key not in repr(engine) and key not in str(engine) and key not in log_path.read_text()
+
+        # A restarted server gets a new key; the old one opens nothing.
+        engine._restart_pending = True
+        engine._ensure_server()
+        assert engine.starts == 2 and engine.api_key != key
+        assert [r["env_key"] for r in _records(record) if "argv" in r] == [key, engine.api_key]
+        assert httpx.get(engine.url + "/models", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+        before = len(_records(record))
+        assert [g.text for g in engine.generate_batch([CHAT], SHORT)] == ["Hello there."]
+        assert {r["auth"] for r in _records(record)[before:]} == {f"Bearer {engine.api_key}"}
+    finally:
+        engine.close()
+
+
+@pytest.fixture
+def fake_remote(fake_python):
+    """The stand-in server without the guard, as a remote server: (its URL, its request record)."""
+    import subprocess
+
+    python, record = fake_python
+    port = _closed_port()
+    proc = subprocess.Popen([str(python), "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (record.exists() and len(record.read_text().splitlines()) > 0
+                                                   and _answers(port)):
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1", record
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("key", ["remote-secret", None])
+def test_a_remote_server_gets_the_key_in_VLLM_API_KEY_or_no_key_at_all(fake_remote, tmp_path, monkeypatch, key):
+    url, record = fake_remote
+    if key:
+        monkeypatch.setenv("VLLM_API_KEY", key)
+    else:
+        monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    with VllmEngine(url=url) as engine:
+        assert engine.api_key == key
+        _exercise(engine, _tiny_adapter(tmp_path / "adapter"))
+    requests = _records(record)[1:]
+    assert len({r["path"] for r in requests}) == 5
+    assert {r["auth"] for r in requests} == {f"Bearer {key}" if key else None}
+
+
+def test_a_key_is_only_given_to_a_remote_server(tmp_path):
+    with pytest.raises(ValueError, match="remote"):
+        VllmEngine(tmp_path, api_key="mine")
+
+
+def test_the_guard_refuses_to_run_without_a_key(monkeypatch):
+    from agent.vllm_server.clarify_vllm_guard import RequireKey
+
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="VLLM_API_KEY is not set"):
+        RequireKey(app=None)
