@@ -9,8 +9,9 @@ defaults), batch 8, one torch thread:
 
 * ``ours``: the shipped path, ``learner.train_adapter.train`` (RewardWeightedTrainer: the LM head only at
   the agent-turn positions, length-grouped batches), in fp32 and with bf16 autocast (TrainConfig.bf16);
-* ablations of ours, one lever each: the full-logits loss (``head_only_on_targets=False``), and random
-  batches (padding to the longest of a random 8 instead of length-grouped);
+* ablations of ours, one lever each: LoRA on every decoder layer instead of the last ``lora_layers``
+  (the backward pass then runs through the whole model), the full-logits loss (``head_only_on_targets=False``),
+  and random batches (padding to the longest of a random 8 instead of length-grouped);
 * ``TRL SFTTrainer``: prompt-completion conversational dataset of the same turns (completion-only loss),
   TRL's defaults (gradient checkpointing on, its chunked fused LM head, which on CPU scores every position)
   and with gradient checkpointing off, in fp32 and bf16.
@@ -64,6 +65,7 @@ class Run:
     head_only: bool = True       # ours: LM head only at agent-turn positions
     grouped: bool = True         # ours: length-grouped batches
     checkpointing: bool = True   # trl: gradient checkpointing (TRL's default)
+    all_layers: bool = False     # ours: LoRA on every decoder layer instead of TrainConfig.lora_layers
 
 
 RUNS = {
@@ -71,13 +73,14 @@ RUNS = {
     "ours-bf16": Run("ours, bf16 autocast", "ours", bf16=True),
     "ours-full-logits": Run("ours with full logits (ablation)", "ours", head_only=False),
     "ours-random-batches": Run("ours with random batches (ablation)", "ours", grouped=False),
+    "ours-all-layers": Run("ours with LoRA on every layer (ablation of lora_layers)", "ours", all_layers=True),
     "trl": Run("TRL SFTTrainer (defaults: grad. checkpointing), fp32", "trl"),
     "trl-no-gc": Run("TRL SFTTrainer, no grad. checkpointing, fp32", "trl", checkpointing=False),
     "trl-bf16": Run("TRL SFTTrainer (defaults), bf16 autocast", "trl", bf16=True),
     "trl-no-gc-bf16": Run("TRL SFTTrainer, no grad. checkpointing, bf16", "trl", bf16=True, checkpointing=False),
 }
 # Alternating ours/TRL, so a change of load on the shared machine hits both sides.
-DEFAULT_RUNS = "ours,trl,ours-full-logits,trl-no-gc,ours-random-batches,ours-bf16,trl-no-gc-bf16"
+DEFAULT_RUNS = "ours,trl,ours-all-layers,ours-full-logits,trl-no-gc,ours-random-batches,ours-bf16,trl-no-gc-bf16"
 
 
 @dataclass
@@ -144,7 +147,7 @@ def run_ours(run: Run, cfg: TrainConfig, snapshot: Path, out: Path) -> dict:
     original = ours_trainer.RewardWeightedTrainer
     ours_trainer.RewardWeightedTrainer = metered(original, meter, head_only=run.head_only, grouped=run.grouped)
     try:
-        meta = train(replace(cfg, bf16=run.bf16), snapshot, out)
+        meta = train(replace(cfg, bf16=run.bf16, lora_layers=0 if run.all_layers else cfg.lora_layers), snapshot, out)
     finally:
         ours_trainer.RewardWeightedTrainer = original
     return {**meter.result(), "loss": meta["metrics"]["train_loss"]}
