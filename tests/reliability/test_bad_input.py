@@ -421,7 +421,7 @@ def test_cli_training_from_an_unknown_adapter(settings, log_rated):
 
 
 def test_cli_training_with_no_notes_order(settings, log_rated):
-    """`clarify train --notes-views 0`: zero orders of the notes would train on nothing.
+    """`clarify train --set notes_views=0`: zero orders of the notes would train on nothing.
 
     Done: log enough rated conversations, run it. Checked: exit code 2 with one line that says what is
     allowed, and no training run or adapter is registered.
@@ -430,15 +430,15 @@ def test_cli_training_with_no_notes_order(settings, log_rated):
 
     with LogStore(settings.database) as store:
         log_rated(store, 6)
-    line = cli_error("train", "--notes-views", "0", "--data-dir", str(settings.data_dir), "--model", settings.model)
-    assert "(--notes-views) must be 1 or more" in line and "not 0" in line
+    line = cli_error("train", "--set", "notes_views=0", "--data-dir", str(settings.data_dir), "--model", settings.model)
+    assert "--set notes_views=0: notes_views must be 1 or more" in line and "not 0" in line
     with LogStore(settings.database) as store:
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
 
 @pytest.mark.parametrize("share", ["1.5", "-0.2"])
 def test_cli_training_with_a_rename_share_outside_zero_to_one(settings, log_rated, share):
-    """`clarify train --rename-words 1.5`: a share of words must lie in [0, 1].
+    """`clarify train --set rename_fraction=1.5`: a share of words must lie in [0, 1].
 
     Checked: exit code 2 with one line that says what is allowed, and nothing is registered.
     """
@@ -446,8 +446,9 @@ def test_cli_training_with_a_rename_share_outside_zero_to_one(settings, log_rate
 
     with LogStore(settings.database) as store:
         log_rated(store, 6)
-    line = cli_error("train", "--rename-words", share, "--data-dir", str(settings.data_dir), "--model", settings.model)
-    assert "(--rename-words) is a share of the notes' words, from 0 to 1" in line and f"not {float(share)}" in line
+    line = cli_error("train", "--set", f"rename_fraction={share}", "--data-dir", str(settings.data_dir),
+                     "--model", settings.model)
+    assert "rename_fraction is a share of the notes' words, from 0 to 1" in line and f"not {float(share)}" in line
     with LogStore(settings.database) as store:
         assert store.list_adapters() == [] and store.list_training_runs() == []
 
