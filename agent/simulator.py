@@ -229,7 +229,8 @@ def extractive_question(context: str, question: str) -> str:
     facts = [_NOTES_LABEL.sub("", piece).strip() for sentence in split_sentences(context)
              for piece in re.split(r"(?<=;)\s+", sentence) if piece.strip()]
     asked = {f for w, f in _families(question) if not _is_stopword(w)}
-    shared = [len({f for _, f in _families(fact)} & asked) for fact in facts]
+    words = [_families(fact) for fact in facts]   # (word, family) of each fact, read once
+    shared = [len({f for _, f in ws} & asked) for ws in words]
     ranked = sorted(range(len(facts)), key=lambda i: -shared[i])
     best = shared[ranked[0]] if ranked else 0
     picked = [i for i in ranked if shared[i] == best and best > 0][:3]
@@ -237,12 +238,11 @@ def extractive_question(context: str, question: str) -> str:
         picked = [i for i in ranked if shared[i] > 0][:2]
     if len(picked) < 2:
         return f"Do you mean {facts[picked[0]].rstrip('.;') if picked else 'the notes'}?"
-    families = [{f for _, f in _families(facts[i])} for i in picked]
+    families = [{f for _, f in words[i]} for i in picked]
     names = []
     for k, i in enumerate(picked):
         others = set().union(*(f for j, f in enumerate(families) if j != k))
-        own = [w for w, f in _families(facts[i])
-               if f not in others and f not in asked and not _is_stopword(w)]
+        own = [w for w, f in words[i] if f not in others and f not in asked and not _is_stopword(w)]
         names.append(" ".join(own[:4]) or facts[i].rstrip(".;"))
     return f"Do you mean {', '.join(names[:-1])} or {names[-1]}?"
 
