@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -200,11 +201,13 @@ needs_vllm = pytest.mark.skipif(server_python() is None, reason="the vLLM enviro
 
 @pytest.mark.slow
 @needs_vllm
-def test_vllm_server_killed_mid_stream(settings, store, model_path, tmp_path):
-    """vLLM engine: its server process killed (SIGKILL) mid-stream.
+def test_vllm_server_killed_mid_request(settings, store, model_path, tmp_path):
+    """vLLM engine: its server process killed (SIGKILL) while it holds the reply's request.
 
-    Done: the Chat tab's handler streams a reply from a real vLLM server (the bundled model); after the first
-    piece the server process is SIGKILLed; then the user sends the next message in the same conversation.
+    Done: the Chat tab's handler sends a message to a real vLLM server (the bundled model); once the user's message
+    is on screen the server is frozen (SIGSTOP, so the reply cannot finish first, however short it is) and
+    SIGKILLed 3 s later, while the handler waits on it; then the user sends the next message in the same
+    conversation.
     Checked: the user sees "The agent failed: The vLLM server stopped unexpectedly (exit code -9) ... It is
     being restarted; please try again in a minute." and that the failed turn was logged; the turn is logged as
     failed with that error; the engine restarts its server by itself; the next turn is answered by the new
@@ -218,11 +221,13 @@ def test_vllm_server_killed_mid_stream(settings, store, model_path, tmp_path):
         service = ChatService(store, engine, params=GenerationParams(max_new_tokens=200))
         chat = ChatHandlers(settings, store, service)
         stream = chat.send("Describe both branches of the café in detail.", DEFAULT_NOTES, None)
-        next(stream)
-        session = next(stream)[3]          # the first piece of the reply is on screen
+        next(stream)                       # the user's message is on screen; the request is not sent yet
         old_pid = engine.pid
-        os.kill(old_pid, signal.SIGKILL)
+        os.kill(old_pid, signal.SIGSTOP)
+        killer = threading.Timer(3.0, os.kill, (old_pid, signal.SIGKILL))
+        killer.start()
         *_, (box, _, chatbot, session, status) = stream
+        killer.join()
         assert "The agent failed: The vLLM server stopped unexpectedly (exit code -9)" in status
         assert "please try again in a minute" in status and "The failed turn was logged" in status
         assert box["interactive"] is True
