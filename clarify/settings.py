@@ -25,11 +25,11 @@ class Settings(BaseSettings):
 
     # Model and engine
     model: str | None = Field(None, description="Local Hugging Face model folder; default: the bundled SmolLM2-135M-Instruct.")
-    engine: EngineName = "auto"
+    engine: EngineName = Field("auto", description="auto: vLLM when its environment (.venv-vllm) exists or vllm_url is set, else the in-process transformers engine.")
     vllm_url: str | None = Field(None, description="Use an already running vLLM OpenAI server instead of starting one.")
     threads: int = Field(1, ge=1, description="torch intra-op threads (engine, trainer). 1 is fastest on a busy 2-core box; raise it on a quiet many-core one.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights dtype of the in-process engine (fp32 batches faster on CPUs without bf16 units).")
-    max_new_tokens: int = Field(96, ge=1, le=2048)
+    max_new_tokens: int = Field(96, ge=1, le=2048, description="Cap on the tokens of each agent reply.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
 
     # Conversation policy
@@ -39,18 +39,18 @@ class Settings(BaseSettings):
     max_context_chars: int = Field(8000, ge=1, description="Longer reference notes are refused.")
 
     # Server
-    host: str = "127.0.0.1"
-    port: int = Field(7860, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="Interface the UI and API bind to; a non-loopback host is refused without auth.")
+    port: int = Field(7860, ge=0, le=65535, description="Port of the UI and the API.")
     auth: str | None = Field(None, description="Comma-separated user:password pairs allowed to chat and rate.")
     admin_auth: str | None = Field(None, description="Comma-separated admin:password pairs allowed to train and promote.")
     api_keys: str | None = Field(None, description="Bearer keys of the OpenAI-compatible API (/v1), comma-separated `name:key` or bare keys, one per client; the name is recorded on the client's conversations. None: the API answers on a loopback host only.")
 
     # Learner
-    seed: int = 0
-    refine_epochs: float = Field(2.0, gt=0.0, description="Epochs of a refine run (Training tab: continue the active adapter); 2 at half the learning rate gave the best dev result (docs/RESULTS.md).")
-    refine_learning_rate: float = Field(2e-4, gt=0.0, description="Learning rate of a refine run.")
-    refine_rounds: int = Field(0, ge=0, le=20, description="After a run from scratch (`clarify train`, UI or scheduled), continue it this many times in a chain, refine_epochs at refine_learning_rate each, a new seed each round (learner/rounds.py); within the 500-conversation cap 4-5 rounds met the ask targets where 3 did not (docs/RESULTS.md). Each round is a registered candidate.")
-    refine_average_last: int = Field(2, ge=0, le=20, description="With at least this many refinement rounds, the chain's result is the weight average of its last this many rounds (learner/average.py), calibrated; 0 or 1: the last round. The average of rounds 4 and 5 asked on 93% / 14% where the rounds alone gave 84% / 10% and 95% / 24% (docs/RESULTS.md).")
+    seed: int = Field(0, description="Training seed (the k-th continuation of an adapter trains with seed + k) and the seed of simulation, evaluation and the gate.")
+    refine_epochs: float = Field(2.0, gt=0.0, description="Epochs of a refine run (continue an adapter: the Training tab's Refine, each round of refine_rounds).")
+    refine_learning_rate: float = Field(2e-4, gt=0.0, description="Learning rate of a refine run (half the default training rate).")
+    refine_rounds: int = Field(0, ge=0, le=20, description="After a run from scratch (`clarify train`, UI or scheduled), continue it this many times in a chain, refine_epochs at refine_learning_rate each, a new seed each round (learner/rounds.py). Each round is a registered candidate. 0 = a single run.")
+    refine_average_last: int = Field(2, ge=0, le=20, description="With at least this many refinement rounds, the chain's result is the weight average of its last this many rounds (learner/average.py), calibrated; 0 or 1: the last round. An average of the last rounds steadies the ask decision, which swings from round to round (docs/LEARNING.md).")
     train_max_steps: int | None = Field(None, ge=1, description="Cap on steps of runs started from the UI or the scheduler (smoke runs, tests); None = full run. The Training tab can change it per run.")
 
     # Scheduler: the serving process starts a training run by itself (both triggers off by default)
