@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.decision import log_odds
-from agent.simulator import stable_int
+from agent.seeding import stable_int
 
 from .examples import Conversation
 
@@ -96,7 +96,7 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 def ranking_auc(problems: list[DecisionProblem]) -> float | None:
     """How well P(ask) ranks the questions where asking paid in the logs above those where answering paid
     (ties in value count for neither). A threshold can only move along this ranking: two training seeds of
-    the same recipe ended at very different rankings (docs/RESULTS.md, fifteenth session), and this is the
+    the same recipe ended at very different rankings (docs/RESULTS.md), and this is the
     training-data-only reading of it that the calibration records. None without both kinds."""
     paid = [p.p_ask for p in problems if p.ask_value > p.answer_value]
     needless = [p.p_ask for p in problems if _needless(p)]
@@ -158,10 +158,9 @@ def calibration_questions(trained: list[Conversation], seed: int = 0) -> tuple[s
     """(what they are, {decision problem key: the conversations whose opening question to read P(ask) on}).
 
     CALIBRATION_COPIES renamed copies of each trained question: the notes reordered and every word family and
-    number renamed (learner.examples.rename_words), with seeds no training view used. The adapter is far less sure of those than of the questions as logged,
-    as it is of unseen ones: on the thirteenth session's adapters a threshold set on the questions as logged
-    asked on 30-32% of the clear dev items, one set on renamed copies on 16-23% (docs/LEARNING.md,
-    fourteenth session).
+    number renamed (learner.examples.rename_words), with seeds no training view used. The adapter is far less
+    sure of those than of the questions as logged, as it is of unseen ones: a threshold set on the questions as
+    logged asked on 30-32% of the clear dev items, one set on renamed copies on 16-23% (docs/LEARNING.md).
     """
     from .examples import content_words, rename_words, reorder_notes
 

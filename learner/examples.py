@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from agent.policy import Message, build_prompt, reorder_notes
 from agent.renaming import content_words, rename_texts, word_family  # noqa: F401 (re-exported)
-from agent.simulator import stable_int
+from agent.seeding import stable_int
 
 
 @dataclass
