@@ -16,7 +16,7 @@ from agent.items import load_items
 from agent.policy import MUST_ANSWER_SUFFIX, build_prompt
 from agent.simulator import (
     ASK_PREFIXES, ask_prefix, cut_after_first_question, draw_intent, log_conversations, run_conversations,
-    stable_int, summarize,
+    summarize,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "items.jsonl"
@@ -62,7 +62,6 @@ def test_intent_is_stable_and_spread(items):
     assert set(draws[:2]) == {0, 1}                                     # stratified: M = 2 covers both
     ambiguous = [i for i in items if len(i.interpretations) > 1]
     assert [draw_intent(i, 0, 0) for i in ambiguous] != [draw_intent(i, 0, 1) for i in ambiguous]  # seed matters
-    assert stable_int("a", 1) == stable_int("a", 1) != stable_int("a", 2)
     assert draw_intent(by_id(items, "eiffel-height"), 3, 7) == 0        # one reading: always it
 
 
@@ -293,11 +292,6 @@ def test_answer_tries_resamples_only_wrong_final_answers(items):
 
 
 def test_extractive_behaviour_answers_come_from_the_notes_not_the_answers(items):
-    from agent.simulator import extractive_answer
-
-    notes = "The Elm Park gym closes at 10:00 PM. The Station Road gym closes at midnight."
-    assert extractive_answer(notes, "When does the gym close?", "The one in Elm Park.") == \
-        "The Elm Park gym closes at 10:00 PM."
     georgia = by_id(items, "georgia-capital")
     engine = FakeEngine(lambda prompt, prefix: " the espresso?")
     convs = run_conversations(engine, [georgia], per_item=2, ask_first=1, extractive_answers=True, progress=False)
@@ -307,18 +301,6 @@ def test_extractive_behaviour_answers_come_from_the_notes_not_the_answers(items)
     assert asked.turns[1].text.startswith("Do you mean") and asked.meta()["named_options"] == [True]
     assert asked.turns[-1].text in georgia.context and asked.correct
     assert [t.kind for t in direct.turns] == ["user", "answer"] and direct.turns[-1].text in georgia.context
-
-
-def test_the_scripted_question_names_the_facts_that_match_the_question():
-    from agent.simulator import extractive_question
-
-    notes = ("Cafe notes: The Harbor branch sells an espresso for $3. The Station branch sells an espresso for $4. "
-             "Both open at 7 am.")
-    question = extractive_question(notes, "How much is an espresso?")
-    assert question.startswith("Do you mean ") and question.endswith("?")
-    assert "Harbor" in question and "Station" in question and "7 am" not in question
-    three = "Room A seats 8; Room B seats 12; Room C seats 20. Parking is free."
-    assert all(r in extractive_question(three, "How many people does the room seat?") for r in "ABC")
 
 
 def test_a_vague_question_gets_an_unhelpful_reply_and_the_answer_is_graded_against_the_hidden_intent(items):
