@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class Starter(Protocol):
-    """What the scheduler needs from the training manager (ui.training_manager.TrainingManager)."""
+    """What the scheduler needs from the training manager (learner.training_service.TrainingManager)."""
 
     @property
     def busy(self) -> bool: ...

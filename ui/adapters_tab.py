@@ -18,10 +18,10 @@ from agent.engine import EngineError
 from clarify.settings import Settings
 from learner.average import AverageError, average_registered
 from learner.promotion import PromotionError, activate, label, rollback
+from learner.training_service import JobRefused, TrainingManager
 from logs_db.store import LogError, LogStore
 
 from .access import Access, admin_only
-from .training_manager import JobRefused, TrainingManager
 
 BASE = "base"
 NO_AB = "none"

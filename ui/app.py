@@ -243,14 +243,15 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
               access=None) -> gr.Blocks:
     """The whole UI. Launch with ``launch_kwargs()`` (theme and CSS live on launch() in Gradio 6).
 
-    `manager` (ui.training_manager.TrainingManager) runs training and the promotion gate, `scheduler`
+    `manager` (learner.training_service.TrainingManager) runs training and the promotion gate, `scheduler`
     (learner.scheduler.Scheduler) is shown in the Training tab, `access` (ui.access.Access) decides
     who may use the admin actions (everyone when no auth is configured).
     """
+    from learner.training_service import TrainingManager
+
     from .access import Access
     from .adapters_tab import AdaptersHandlers, build_adapters_tab
     from .insights_tab import InsightsHandlers, build_insights_tab
-    from .training_manager import TrainingManager
     from .training_tab import TrainingHandlers, build_training_tab
 
     h = ChatHandlers(settings, store, service)

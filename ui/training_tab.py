@@ -19,11 +19,11 @@ from clarify.settings import Settings
 from learner.rounds import averaged_rounds
 from learner.scheduler import Scheduler
 from learner.train_adapter import METHODS
+from learner.training_service import JobRefused, JobStatus, TrainingManager
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
 
 from .access import Access, admin_only
-from .training_manager import JobRefused, JobStatus, TrainingManager
 
 POLL_SECONDS = 1.0     # while a run is in progress
 WATCH_SECONDS = 10.0   # otherwise: notice a run started by another session or by the scheduler

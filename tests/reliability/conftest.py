@@ -156,10 +156,10 @@ def _launch(tmp_path: Path, model_path: Path, engine=None):
     from agent.chat_service import ChatService
     from agent.engine import GenerationParams
     from clarify.settings import Settings
+    from learner.training_service import TrainingManager
     from logs_db.store import LogStore
     from ui.access import Access
     from ui.app import build_app, launch_kwargs
-    from ui.training_manager import TrainingManager
 
     settings = Settings(data_dir=tmp_path / "data", model=str(model_path),
                         auth=",".join(f"{u}:{p}" for u, p in USERS.items()),

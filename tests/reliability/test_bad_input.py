@@ -267,7 +267,7 @@ def test_adapter_id_shaped_like_a_path(settings, store, engine, rows, decoy, cas
     for args in (("adapters", "show", adapter_id), ("adapters", "activate", adapter_id),
                  ("eval", "--adapter", adapter_id, "--limit", "1")):
         assert f"No adapter with id {adapter_id!r}" in cli_error(*args, "--data-dir", data)
-    from ui.training_manager import TrainingManager
+    from learner.training_service import TrainingManager
 
     before = rows(store)
     manager = TrainingManager(settings, store, engine)

@@ -75,7 +75,7 @@ def test_trainer_killed_mid_run(settings, store, engine, log_rated):
     partial can be served; both chat turns are answered and logged while/after the trainer dies; the next run
     succeeds and its adapter validates and loads.
     """
-    from ui.training_manager import TrainingManager
+    from learner.training_service import TrainingManager
 
     log_rated(store, 8)
     service = ChatService(store, engine, params=GenerationParams(max_new_tokens=4))

@@ -1,4 +1,4 @@
-"""Training, Adapters, Insights and A/B handlers, and the TrainingManager, on a real DuckDB file and the real model.
+"""Training, Adapters, Insights and A/B handlers, with the training service, on a real DuckDB file and the real model.
 
 The admin checks are exercised through the handlers themselves (as a raw HTTP call
 to a hidden endpoint would reach them), with gr.Request carrying the signed-in name.
@@ -14,11 +14,11 @@ import pytest
 
 from agent.chat_service import DEFAULT_NOTES, ChatService
 from agent.engine import GenerationParams
+from learner.training_service import JobRefused, TrainingManager
 from logs_db.store import LogError
 from ui.access import Access
 from ui.adapters_tab import BASE, NO_AB, AdaptersHandlers
 from ui.insights_tab import InsightsHandlers
-from ui.training_manager import JobRefused, TrainingManager
 from ui.training_tab import TrainingHandlers, parse_day, parse_max_steps, progress_html
 
 TINY = {"max_steps": 2, "batch_size": 2}
@@ -184,7 +184,7 @@ def test_cancel_stops_the_run_and_registers_nothing(settings, store, log_georgia
 
 
 def test_progress_html_escapes_and_formats():
-    from ui.training_manager import JobStatus
+    from learner.training_service import JobStatus
 
     job = JobStatus(job_id="j", kind="train", trigger="ui", user=None, method="swift", step=1, max_steps=4,
                     loss=1.23456, eta=75, phase="training", error="<script>x</script>")
@@ -273,27 +273,3 @@ def test_ab_split_from_the_adapters_tab_and_per_arm_insights(settings, store, se
     assert row["arm"] == "B" and row["adapter"] == cand and row["conversations"] == 3
     assert row["mean_reward"] == pytest.approx(0.667, abs=1e-3) and row["ci95_low"] < row["mean_reward"] < row["ci95_high"]
     assert "A/B split off" in h.set_ab(NO_AB, 0.3, ROOT)[0] and service.ab_state() == (None, 0.3)
-
-
-def test_a_chain_shows_its_rounds_and_final_average_in_the_job_log(settings, store):
-    """The manager's log of a chain (its events faked here; tests/learner/test_rounds.py runs a real one)."""
-    from learner.jobs import TrainOutcome
-
-    def chain(settings, store, *, on_progress, **_):
-        on_progress({"event": "round", "round": 1, "rounds": 2, "parent_id": "swift-1"})
-        on_progress({"event": "round", "round": 2, "rounds": 2, "parent_id": "swift-2"})
-        on_progress({"event": "average", "members": ["swift-2", "swift-3"]})
-        return TrainOutcome("run-1", "average-1", settings.data_dir, {"averaged": ["swift-2", "swift-3"]})
-
-    m = TrainingManager(settings, store, None, train_fn=chain)
-    try:
-        m.start_training(method="swift", gate=False)
-        wait_done(m, 60)
-        job = m.status()
-    finally:
-        m.shutdown()
-    lines = [line.split(" ", 1)[1] for line in job.log]  # without the HH:MM:SS stamp
-    assert job.status == "succeeded" and job.adapter_id == "average-1"
-    assert "refinement round 2 of 2, from swift-2" in lines
-    assert "averaging the last 2 rounds: swift-2, swift-3" in lines
-    assert "adapter average-1 registered as a candidate" in lines
