@@ -1,7 +1,7 @@
 """Export the rated conversations in the chat-messages form TRL (and `datasets`) read directly.
 
-One record per rated conversation, the same conversations and rewards as the
-trainer's snapshot (``logs_db.snapshot.snapshot_table``)::
+The log gives the rated conversations as data (``logs_db.snapshot.snapshot_table``: the trainer's
+snapshot rows); the policy's prompt is added here. One record per rated conversation::
 
     {"messages": [{"role": "system", "content": <agent.policy.build_prompt's system prompt>},
                   {"role": "user", "content": ...}, {"role": "assistant", "content": ...}, ...],
@@ -27,9 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agent.policy import build_prompt
-
-from .snapshot import SnapshotFilter, snapshot_table
-from .store import LogStore
+from logs_db.snapshot import SnapshotFilter, snapshot_table
+from logs_db.store import LogStore
 
 FORMATS = ("jsonl", "parquet")
 

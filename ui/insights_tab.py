@@ -15,8 +15,8 @@ import gradio as gr
 import pandas as pd
 
 from clarify.settings import Settings
+from learner.chat_export import FORMATS, export_chat
 from logs_db import insights
-from logs_db.export import FORMATS, export_chat
 from logs_db.snapshot import SnapshotFilter
 from logs_db.store import LogStore
 

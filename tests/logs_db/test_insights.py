@@ -1,18 +1,11 @@
-"""Insights queries, the chat-messages export (and `clarify export`), and the activation log, on real DuckDB files."""
+"""Insights queries and the activation log, on real DuckDB files."""
 
 from __future__ import annotations
 
-import json
-
-import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from agent.policy import build_prompt
 from logs_db import insights
-from logs_db.export import export_chat
-from logs_db.snapshot import SnapshotFilter
-from logs_db.store import LogError, LogStore
+from logs_db.store import LogError
 
 NOTES = "The Harbor branch espresso costs $3. The Station branch espresso costs $4."
 
@@ -95,65 +88,6 @@ def test_eval_per_adapter_keeps_the_latest_run(store):
     df = insights.eval_per_adapter(store).set_index("adapter")
     assert df.loc["base", "mean_reward"] == 0.5 and df.loc["a1", "mean_reward"] == 0.7
     assert df.loc["a1", "items"] == "dev.jsonl (n=2)" and df.loc["a1", "accuracy"] == 0.5
-
-
-def test_export_jsonl_and_parquet_in_chat_form(store, seeded, tmp_path):
-    out = tmp_path / "rated.jsonl"
-    assert export_chat(store, out, "jsonl", SnapshotFilter(source="ui"), horizon=1) == 8
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    first = next(r for r in records if r["conversation_id"] == seeded["up"])
-    assert set(first) == {"messages", "reward", "conversation_id", "context_key", "source"}
-    assert first["reward"] == 1.0 and first["source"] == "ui"
-    assert first["messages"][0] == {"role": "system", "content": build_prompt(NOTES, [], 1)[0]["content"]}
-    assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant", "user", "assistant"]
-    assert first["messages"][2]["content"] == "Which branch, Harbor or Station?"
-    assert seeded["unrated"] not in {r["conversation_id"] for r in records}
-
-    pq_out = tmp_path / "all.parquet"
-    assert export_chat(store, pq_out, "parquet") == 9
-    table = pq.read_table(pq_out)
-    assert table.column_names == ["messages", "reward", "conversation_id", "context_key", "source"]
-    sim = next(r for r in table.to_pylist() if r["source"] == "simulated")
-    assert sim["reward"] == 0.25 and sim["context_key"] == "espresso-item"
-
-    # TRL's own check for the conversational format, and `datasets` reading the files as they are.
-    from datasets import Dataset
-    from trl.data_utils import is_conversational
-
-    assert all(is_conversational(r) for r in records)
-    assert Dataset.from_json(str(out)).num_rows == 8
-    assert Dataset.from_parquet(str(pq_out))[0]["messages"][0]["role"] == "system"
-
-    empty = tmp_path / "empty.parquet"
-    assert export_chat(store, empty, "parquet", SnapshotFilter(source="ui", adapter_id="x", by_adapter=True)) == 0
-    assert pq.read_table(empty).num_rows == 0
-
-
-def test_export_applies_the_chat_template(store, seeded, tmp_path, model_path):
-    from transformers import AutoTokenizer
-
-    out = tmp_path / "rated.jsonl"
-    export_chat(store, out, "jsonl")
-    record = json.loads(out.read_text().splitlines()[0])
-    text = AutoTokenizer.from_pretrained(model_path).apply_chat_template(record["messages"], tokenize=False)
-    assert "Reference notes:" in text and "<|im_start|>assistant" in text
-
-
-def test_export_command(tmp_path):
-    data = tmp_path / "data"
-    with LogStore(data / "clarify.duckdb") as store:
-        ui_conversation(store, ask=False, ratings=[("thumbs", 1)])
-        simulated(store, 0.5)
-    from clarify.cli import app
-
-    out = tmp_path / "out" / "x.jsonl"
-    result = CliRunner().invoke(app, ["export", "--format", "jsonl", "--out", str(out), "--source", "simulated",
-                                      "--data-dir", str(data)])
-    assert result.exit_code == 0, result.output
-    assert "1 rated conversation(s) written" in result.output
-    assert json.loads(out.read_text())["source"] == "simulated"
-    bad = CliRunner().invoke(app, ["export", "--format", "csv", "--out", str(out), "--data-dir", str(data)])
-    assert bad.exit_code == 2 and "--format must be one of jsonl, parquet" in bad.output
 
 
 def test_activation_log_and_training_trigger(store):
