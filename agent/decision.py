@@ -10,31 +10,25 @@ the decision is drawn with the log-odds of P shifted by -logit(t) (t maps to a c
 
 P is pooled over a few orders of the notes (``ask_views`` in the metadata; the mean log-odds): the adapter
 was trained to be indifferent to the order of the notes, so what changes with the order is noise, and
-averaging it out ranks unseen questions better (dev AUC 0.921 -> 0.937, docs/RESULTS.md, fifteenth session).
-The learner reads P the same way when it sets the threshold. Metadata keys of options since removed
-(``ask_renamed_views``, ``ask_vocabulary``: renamed copies in the decision, docs/LEARNING.md) are ignored.
+averaging it out ranks unseen questions better (dev AUC 0.921 -> 0.937).
+The learner reads P the same way when it sets the threshold. Both numbers are the adapter's metadata
+(agent/adapter_metadata.py).
 
 A decided ask is then written as one question: the whole ask prefix, no sentence end but "?", and the turn ends
 at the "?" (QUESTION_REGEX; `QuestionForm` per token in the transformers engine, structured outputs in vLLM).
 Forcing only the first word let the model finish "Do you mean" as a statement or "Do" as "Doors": 3-7% of the
-ambiguous dev items the decision asked on were logged as answers (docs/RESULTS.md, twenty-first session).
+ambiguous dev items the decision asked on were logged as answers.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import AdapterLoadError
+from .adapter_metadata import read_metadata
 from .policy import ASK_PREFIXES, MUST_ANSWER_SUFFIX, NOTES_HEADER, Message, build_prompt, reorder_notes
-
-METADATA_FILE = "clarify_adapter.json"   # written by the learner beside the adapter weights
-THRESHOLD_KEY = "ask_threshold"
-VIEWS_KEY = "ask_views"
-MAX_VIEWS = 8   # each view is one more prefill per decision
 
 
 @dataclass(frozen=True)
@@ -155,22 +149,12 @@ def may_ask(prompt: list[dict]) -> bool:
 
 
 def read_ask_decision(folder: Path) -> AskDecision | None:
-    """The adapter's calibrated decision; None if it has none (no metadata, or too few questions to set one)."""
-    meta_file = Path(folder) / METADATA_FILE
-    if not meta_file.is_file():
+    """The adapter's calibrated decision; None if it has none (no metadata, or too few questions to set one).
+    AdapterLoadError when the metadata is broken."""
+    meta = read_metadata(folder)
+    if meta.ask_threshold is None:
         return None
-    try:
-        meta = json.loads(meta_file.read_text())
-        value, views = meta.get(THRESHOLD_KEY), meta.get(VIEWS_KEY, 1)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise AdapterLoadError(f"{meta_file} is not valid JSON metadata: {exc}") from exc
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-        raise AdapterLoadError(f"{meta_file}: {THRESHOLD_KEY} must be a probability between 0 and 1, not {value!r}.")
-    if isinstance(views, bool) or not isinstance(views, int) or not 1 <= views <= MAX_VIEWS:
-        raise AdapterLoadError(f"{meta_file}: {VIEWS_KEY} must be a whole number from 1 to {MAX_VIEWS}, not {views!r}.")
-    return AskDecision(float(value), views)
+    return AskDecision(float(meta.ask_threshold), meta.ask_views or 1)
 
 
 def ask_odds(p_ask: float, threshold: float) -> float:

@@ -20,7 +20,6 @@ Usage: .venv/bin/python bench/decision.py [--engines transformers,vllm] [--promp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -35,7 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.decision import METADATA_FILE  # noqa: E402
+from agent.adapter_metadata import AdapterMetadata, write_metadata  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
 from agent.items import DEV_ITEMS, load_items  # noqa: E402
 from agent.policy import Message, build_prompt  # noqa: E402
@@ -46,10 +45,10 @@ from learner.random_adapter import random_lora_adapter  # noqa: E402
 
 # name -> (adapter metadata, vLLM sends the views at once)
 VARIANTS = {
-    "no decision": ({}, False),
-    "1 view": ({"ask_threshold": 0.5, "ask_views": 1}, False),
-    "3 views": ({"ask_threshold": 0.5, "ask_views": 3}, False),
-    "3 views, at once": ({"ask_threshold": 0.5, "ask_views": 3}, True),
+    "no decision": (AdapterMetadata(), False),
+    "1 view": (AdapterMetadata(ask_threshold=0.5, ask_views=1), False),
+    "3 views": (AdapterMetadata(ask_threshold=0.5, ask_views=3), False),
+    "3 views, at once": (AdapterMetadata(ask_threshold=0.5, ask_views=3), True),
 }
 
 
@@ -84,8 +83,7 @@ def variant_folders(model_path: Path, tmp: Path) -> dict[str, Path]:
     for i, (name, (meta, _)) in enumerate(VARIANTS.items()):
         folder = tmp / f"variant{i}"
         shutil.copytree(weights, folder)
-        if meta:
-            (folder / METADATA_FILE).write_text(json.dumps(meta))
+        write_metadata(folder, meta)
         folders[name] = folder
     return folders
 

@@ -150,7 +150,7 @@ def run_ours(run: Run, cfg: TrainConfig, snapshot: Path, out: Path) -> dict:
         meta = train(replace(cfg, bf16=run.bf16, lora_layers=0 if run.all_layers else cfg.lora_layers), snapshot, out)
     finally:
         ours_trainer.RewardWeightedTrainer = original
-    return {**meter.result(), "loss": meta["metrics"]["train_loss"]}
+    return {**meter.result(), "loss": meta.metrics["train_loss"]}
 
 
 def run_trl(run: Run, cfg: TrainConfig, snapshot: Path, out: Path) -> dict:

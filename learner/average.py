@@ -14,13 +14,11 @@ rank 16 on the measured pair). `cat` is exact, at the sum of the ranks.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
+from agent.adapter_metadata import AdapterMetadata, write_metadata
 from agent.engine import validate_adapter_folder
-
-from .train_adapter import METADATA_FILE
 
 COMBINATIONS = ("svd", "cat")
 
@@ -73,8 +71,8 @@ def average_adapters(base_model: Path, members: list[Path], out_dir: Path, *, co
     try:
         model.save_pretrained(tmp, selected_adapters=["average"])
         saved = tmp / "average" if (tmp / "average").is_dir() else tmp  # PEFT nests non-default adapter names
-        meta = {"method": "average", "members": [str(m) for m in members], "combination": combination}
-        (saved / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+        write_metadata(saved, AdapterMetadata(method="average", members=[str(m) for m in members],
+                                              combination=combination))
         model.set_adapter("average")
         _calibrate(base_model, saved, model)
         config = validate_adapter_folder(saved)

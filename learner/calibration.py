@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from agent.adapter_metadata import AdapterMetadata, read_metadata, write_metadata
 from agent.decision import log_odds
 from agent.seeding import stable_int
 
@@ -29,9 +30,6 @@ from .examples import Conversation
 
 MIN_QUESTIONS = 8               # a threshold picked from fewer questions is mostly noise
 THRESHOLD_RANGE = (0.02, 0.98)  # never force an ask the adapter gives under 2%, nor refuse one above 98%
-# Calibration keys of removed options (renamed copies in the decision, held-out questions): an adapter that has
-# them still serves (agent/decision.py ignores them); calibrating it again drops them.
-REMOVED_DECISION_KEYS = ("ask_renamed_views", "ask_vocabulary", "calibration_share")
 
 
 def question_key(conv: Conversation) -> str:
@@ -231,35 +229,29 @@ def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_ne
 def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *,
                      max_needless: float | None = None, views: int | None = None, model=None) -> dict:
     """Calibrate a saved adapter (an average, or one trained before calibration existed) on renamed copies of
-    the questions of the snapshot it was trained on, and record the result in its metadata file (atomically).
-    The training settings are read with TrainConfig.from_dict: an adapter trained with an option since removed
-    still calibrates.
+    the questions of the snapshot it was trained on, and record the result in its metadata (atomically; keys of
+    options since removed are dropped). The training settings are read with TrainConfig.from_dict: an adapter
+    trained with an option since removed still calibrates.
 
     `model`: the adapter already loaded (skips loading it again). Returns the calibration metadata.
     """
-    import json
-    import os
+    from dataclasses import replace
 
     import torch
     from transformers import AutoTokenizer
 
-    from agent.decision import METADATA_FILE
-
     from .examples import read_snapshot
+    from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
 
-    meta_file = Path(folder) / METADATA_FILE
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta = read_metadata(folder)
     training = training_meta(meta)
-    config = training.get("config", {})
-    snapshot = snapshot or training.get("snapshot")
+    snapshot = snapshot or training.snapshot
     if not snapshot:
         raise CalibrationError(f"{folder} records no training snapshot; give one (--snapshot).")
     snapshot = Path(snapshot)
     if not snapshot.is_file():
         raise CalibrationError(f"The snapshot {snapshot} is gone; give another one (--snapshot).")
-    from .train_adapter import TrainConfig  # (imported here: train_adapter imports this module)
-
-    trained_with = TrainConfig.from_dict(config)
+    trained_with = TrainConfig.from_dict(training.config)
     max_needless = trained_with.max_needless_asks if max_needless is None else max_needless
     views = trained_with.ask_views if views is None else views
     logged = read_snapshot(snapshot)
@@ -271,30 +263,20 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
                                           str(folder))
     result = calibrate(model, tokenizer, logged, trained_with.horizon, max_needless, views)
-    for removed in REMOVED_DECISION_KEYS:  # written by earlier versions; the served decision no longer reads them
-        meta.pop(removed, None)
-    meta.update(result, calibrated_on=str(snapshot))
-    tmp = meta_file.with_name(f".{meta_file.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_file)
+    write_metadata(folder, replace(meta, **result, calibrated_on=str(snapshot)))
     return result
 
 
-def training_meta(meta: dict) -> dict:
+def training_meta(meta: AdapterMetadata) -> AdapterMetadata:
     """The metadata of the training run behind an adapter (snapshot and config): its own, or for an average
     its first member's that has a snapshot (the members of an average share their snapshot)."""
-    import json
-
-    from agent.decision import METADATA_FILE
-
-    if meta.get("snapshot"):
+    if meta.snapshot:
         return meta
-    for member in meta.get("members", []):
-        meta_file = Path(member) / METADATA_FILE
-        member_meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        if member_meta.get("snapshot"):
+    for member in meta.members:
+        member_meta = read_metadata(Path(member))
+        if member_meta.snapshot:
             return member_meta
-    return {}
+    return AdapterMetadata()
 
 
 class CalibrationError(ValueError):

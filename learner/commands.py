@@ -209,11 +209,10 @@ def adapters_calibrate(
     A running server applies the new threshold from its next reply."""
     import torch
 
+    from agent.adapter_metadata import MAX_VIEWS
     from agent.engine import AdapterLoadError, validate_adapter_folder
     from clarify.model_store import resolve_model
     from logs_db.store import UnknownId
-
-    from agent.decision import MAX_VIEWS
 
     from .calibration import CalibrationError, calibrate_folder
 

@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
+from agent.adapter_metadata import read_metadata
 from agent.engine import AdapterLoadError, validate_adapter_folder
 from clarify.model_store import resolve_model
 from clarify.settings import Settings
 from logs_db.snapshot import SnapshotFilter, export_snapshot
 from logs_db.store import LogStore, UnknownId
 
-from .train_adapter import METADATA_FILE, TrainConfig, TrainingError
+from .train_adapter import TrainConfig, TrainingError
 from .worker import EXIT_REFUSED, PROGRESS_PREFIX
 
 
@@ -145,7 +146,7 @@ def run_training(
             )
         _run_worker(snapshot.path, out_dir, cfg, on_progress, cancel)
         validate_adapter_folder(out_dir)
-        meta = json.loads((out_dir / METADATA_FILE).read_text())
+        metrics = read_metadata(out_dir).metrics
     except BaseException as exc:
         status = "cancelled" if cancel is not None and cancel.is_set() else "failed"
         store.finish_training_run(run_id, status=status, error=str(exc)[:2000])
@@ -155,9 +156,9 @@ def run_training(
             raise TrainingFailed(str(exc)) from exc
         raise
     store.register_adapter(adapter_id=adapter_id, method=method, path=str(out_dir.resolve()), parent_id=parent_id,
-                           hyperparams=asdict(cfg), snapshot_hash=snapshot.sha256, train_metrics=meta["metrics"])
+                           hyperparams=asdict(cfg), snapshot_hash=snapshot.sha256, train_metrics=metrics)
     store.finish_training_run(run_id, status="succeeded", adapter_id=adapter_id)
-    return TrainOutcome(run_id, adapter_id, out_dir, meta["metrics"])
+    return TrainOutcome(run_id, adapter_id, out_dir, metrics)
 
 
 def _parent_folder(store: LogStore, parent_id: str) -> str:

@@ -7,7 +7,6 @@ leaves nothing that looks like a servable adapter.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -15,7 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-from agent.decision import MAX_VIEWS, METADATA_FILE
+from agent.adapter_metadata import MAX_VIEWS, AdapterMetadata, write_metadata
+from agent.decision import ask_token_ids
 
 from .calibration import calibrate
 from .examples import Conversation, content_words, notes_views, read_snapshot, tokenize_example, turn_examples, view_keys
@@ -201,7 +201,7 @@ def trainer_callbacks(cfg: TrainConfig, report: ProgressFn, steps_per_epoch: flo
     return callbacks
 
 
-def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> dict:
+def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = lambda _: None) -> AdapterMetadata:
     """Train and save atomically to `out_dir`; returns the metadata written beside the weights."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -235,9 +235,9 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
         metrics["train_seconds"] = round(time.time() - started, 1)
         calibration = calibrate(model, tokenizer, logged, cfg.horizon, cfg.max_needless_asks, cfg.ask_views)
         metrics["ask_threshold"] = calibration["ask_threshold"]
-        meta = {"method": cfg.method, "config": asdict(cfg), "snapshot": str(snapshot),
-                "n_conversations": len(logged), "metrics": metrics, **calibration}
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2))
+        meta = AdapterMetadata(method=cfg.method, config=asdict(cfg), snapshot=str(snapshot),
+                               n_conversations=len(logged), metrics=metrics, **calibration)
+        write_metadata(tmp, meta)
         if out_dir.exists():
             raise TrainingError(f"{out_dir} already exists; refusing to overwrite an adapter.")
         tmp.rename(out_dir)
@@ -249,8 +249,7 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
 
 
 def _with_lora(model, cfg: TrainConfig):
-    """A fresh LoRA, or the weights of `init_adapter` to train further (more epochs on a saved adapter:
-    docs/LEARNING.md, "Fifth session")."""
+    """A fresh LoRA, or the weights of `init_adapter` to train further (more epochs on a saved adapter)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if not cfg.init_adapter:
@@ -286,7 +285,8 @@ def _train_weighted(cfg, model, tokenizer, convs, tmp: Path, report: ProgressFn)
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=cfg.bf16, seed=cfg.seed,
         remove_unused_columns=False, train_sampling_strategy="group_by_length", disable_tqdm=False, dataloader_num_workers=0,
     )
-    trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None, args=args, train_dataset=rows,
+    trainer = RewardWeightedTrainer(model=model, negative_nll_cap=cfg.negative_nll_cap or None,
+                                    ask_ids=ask_token_ids(tokenizer), args=args, train_dataset=rows,
                                     data_collator=WeightedCollator(tokenizer.pad_token_id),
                                     callbacks=trainer_callbacks(cfg, report, steps_per_epoch if views > 1 else None))
     result = trainer.train()
