@@ -216,7 +216,10 @@ def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(
 
 
 class _ForgetfulServer:
-    """A fake OpenAI client over a server that restarted: it knows only names loaded since, and loads slowly."""
+    """A fake client of a remote server that restarted: it knows only names loaded since, and loads slowly."""
+
+    remote = True
+    base_model = "base"
 
     def __init__(self):
         import threading
@@ -224,57 +227,56 @@ class _ForgetfulServer:
         self.known: set[str] = set()
         self.loads: list[str] = []
         self.reloading = threading.Event()
-        self.chat = self
-        self.completions = self
 
-    def create(self, model: str, **_):
+    def complete(self, kwargs: dict):
         import httpx
         import openai
 
-        if model not in self.known:
+        if kwargs["model"] not in self.known:
             response = httpx.Response(404, request=httpx.Request("POST", "http://remote/v1/chat/completions"))
-            raise openai.NotFoundError(f"The model `{model}` does not exist.", response=response, body=None)
-        return model
+            raise openai.NotFoundError(f"The model `{kwargs['model']}` does not exist.", response=response, body=None)
+        return kwargs["model"]
 
-    def load(self, adapter_id, served, path):
+    def load_adapter(self, adapter_id, served, path):
         self.reloading.set()
         time.sleep(0.3)  # requests built meanwhile must still find the adapter
         self.loads.append(served)
         self.known.add(served)
 
-    def close(self):
-        pass
+    def unload_adapter(self, served):
+        self.known.discard(served)
 
 
-def test_requests_that_fail_together_on_a_forgetful_server_reload_the_adapter_once(monkeypatch, tmp_path):
+def test_requests_that_fail_together_on_a_forgetful_server_reload_the_adapter_once(tmp_path):
     """The race CI met: a request built while another one reloads the adapter must neither find it missing
     nor load it a second time."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from agent.vllm_engine import _Adapter
+    import openai
 
-    monkeypatch.setattr(VllmEngine, "_connect", lambda self: None)
+    from agent.vllm.adapters import AdapterRegistry
+
     server = _ForgetfulServer()
-    engine = VllmEngine(url="http://remote:8000/v1")
-    engine._client, engine._post_load = server, server.load
-    engine._adapters["views-3"] = _Adapter(tmp_path, "views-3-vold")
-    try:
-        def request() -> str:
-            return engine._create({"model": engine.served_name("views-3")}, "views-3")
+    registry = AdapterRegistry(server, lock=threading.RLock(), max_rank=16, ensure_server=lambda: None)
+    registry.load("views-3", _tiny_adapter(tmp_path / "views-3"))
+    old = registry.served_name("views-3")
+    server.known.clear()  # what a restart does
+    server.loads.clear()
+    server.reloading.clear()
 
-        with ThreadPoolExecutor(4) as pool:
-            together = [pool.submit(request) for _ in range(3)]
-            assert server.reloading.wait(10)
-            during = pool.submit(request)  # built while the reload is under way
-            served = {future.result() for future in together + [during]}
-        assert served == set(server.loads) and len(server.loads) == 1
-        assert engine.served_name("views-3") == server.loads[0] != "views-3-vold"
-        import openai
+    def request() -> str:
+        return registry.complete({"model": registry.served_name("views-3")}, "views-3")
 
-        with pytest.raises(openai.NotFoundError):  # an adapter it never had: nothing to reload
-            engine._create({"model": "ghost-v1"}, "ghost")
-    finally:
-        engine.close()
+    with ThreadPoolExecutor(4) as pool:
+        together = [pool.submit(request) for _ in range(3)]
+        assert server.reloading.wait(10)
+        during = pool.submit(request)  # built while the reload is under way
+        served = {future.result() for future in together + [during]}
+    assert served == set(server.loads) and len(server.loads) == 1
+    assert registry.served_name("views-3") == server.loads[0] != old
+    with pytest.raises(openai.NotFoundError):  # an adapter it never had: nothing to reload
+        registry.complete({"model": "ghost-v1"}, "ghost")
 
 
 @pytest.mark.slow
@@ -437,7 +439,7 @@ def fake_python(tmp_path, monkeypatch) -> tuple[Path, Path]:
 def _exercise(engine: VllmEngine, adapter: Path) -> None:
     """Every kind of request the engine makes: models (at connect), adapter load/unload, tokenize, chat."""
     engine.load_adapter("a", adapter)
-    engine._token_id("Do")
+    engine._decision.token_id("Do")
     assert [g.text for g in engine.generate_batch([CHAT], SHORT, adapter="a")] == ["Hello there."]
     assert "".join(engine.stream(CHAT, SHORT)) == "Hello there."
     engine.unload_adapter("a")
@@ -481,7 +483,7 @@ def test_a_supervised_server_gets_a_fresh_key_through_its_environment_and_every_
         assert key not in repr(engine) and key not in str(engine) and key not in log_path.read_text()
 
         # A restarted server gets a new key; the old one opens nothing.
-        engine._restart_pending = True
+        engine._server.restart_pending = True
         engine._ensure_server()
         assert engine.starts == 2 and engine.api_key != key
         assert [r["env_key"] for r in _records(record) if "argv" in r] == [key, engine.api_key]

