@@ -19,7 +19,6 @@ adapter they were started with (``conversations.adapter_id``). No restart.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +26,7 @@ from agent.engine import AdapterLoadError, Engine, validate_adapter_folder
 from agent.evaluate import DEFAULT_MAX_NEW_TOKENS, evaluate
 from agent.items import DEV_ITEMS, Item, file_sha256, load_items
 from clarify.settings import Settings
-from logs_db.store import LogStore, UnknownId
+from logs_db.store import LogStore, PromotionDecision, UnknownId
 
 # Reward differences below this are float noise, not a difference.
 _EPS = 1e-9
@@ -39,22 +38,6 @@ class PromotionError(ValueError):
 
 class GateCancelled(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class GateResult:
-    decision_id: str
-    candidate_id: str
-    baseline_id: str | None          # None = base model
-    candidate_reward: float
-    baseline_reward: float
-    margin: float
-    n_items: int
-    passed: bool
-    promoted: bool
-    reason: str
-    candidate_eval_id: str
-    baseline_eval_id: str
 
 
 def decide(candidate_reward: float, baseline_reward: float, margin: float) -> bool:
@@ -88,8 +71,8 @@ def evaluate_adapter(settings: Settings, store: LogStore, engine: Engine, adapte
     items_hash = file_sha256(items_path)
     if reuse:
         for run in store.list_eval_runs(adapter_id, items_hash, len(items)):
-            if all(run["metrics"].get(k) == v for k, v in key.items()):
-                return run["id"], run["metrics"]
+            if all(run.metrics.get(k) == v for k, v in key.items()):
+                return run.id, run.metrics
     if adapter_id is not None:
         record = store.get_adapter(adapter_id)
         engine.load_adapter(adapter_id, Path(record.path))
@@ -135,7 +118,7 @@ def rollback_target(store: LogStore) -> tuple[str | None, str | None]:
         if current is None:
             raise PromotionError("Nothing to roll back: the base model is active and no earlier activation is recorded.")
         return current, None  # activated before activations were recorded: back to the base model
-    return current, forward["previous_id"]
+    return current, forward.previous_id
 
 
 def rollback(store: LogStore, engine: Engine | None, *, user_id: str | None = None) -> tuple[str | None, str | None]:
@@ -147,8 +130,9 @@ def rollback(store: LogStore, engine: Engine | None, *, user_id: str | None = No
 
 def run_gate(settings: Settings, store: LogStore, engine: Engine, candidate_id: str, *,
              promote: bool | None = None, user_id: str | None = None,
-             log: Callable[[str], None] = lambda _: None, cancel: threading.Event | None = None) -> GateResult:
-    """Evaluate the candidate and the active adapter (or base), store the decision, promote when it passes."""
+             log: Callable[[str], None] = lambda _: None, cancel: threading.Event | None = None) -> PromotionDecision:
+    """Evaluate the candidate and the active adapter (or base), store the decision, promote when it passes; returns
+    the stored decision."""
     promote = settings.auto_promote if promote is None else promote
     try:
         store.get_adapter(candidate_id)
@@ -188,5 +172,4 @@ def run_gate(settings: Settings, store: LogStore, engine: Engine, candidate_id: 
         n_items=n, passed=passed, promoted=promoted, candidate_eval_id=cand_eval, baseline_eval_id=base_eval,
         reason=verdict, user_id=user_id)
     log("gate: " + verdict)
-    return GateResult(decision_id, candidate_id, baseline_id, c, b, m, n, passed, promoted, verdict,
-                      cand_eval, base_eval)
+    return store.get_promotion_decision(decision_id)

@@ -57,7 +57,7 @@ class JobStatus:
     run_id: str | None = None
     adapter_id: str | None = None
     metrics: dict = field(default_factory=dict)
-    gate: dict | None = None          # the gate's decision (GateResult as a dict)
+    gate: dict | None = None          # the gate's decision (logs_db PromotionDecision as a dict)
     error: str | None = None
     log: list[str] = field(default_factory=list)
 

@@ -1,8 +1,8 @@
-"""The log's aggregate queries as first written: every answer computed from all turns and ratings.
+"""The log's aggregate queries by their definitions: every answer computed from all turns and ratings.
 
-The snapshot (logs_db/snapshot.py) and the insights (logs_db/insights.py) now read summary columns kept on
-every write (migration 3) and give exactly these results, much faster at 1M turns. These definitions stay as
-the reference: tests/logs_db/test_fast_paths.py checks the equality, bench/logs.py times both.
+The snapshot (logs_db/snapshot.py) and the insights (logs_db/insights.py) read summary columns kept on every
+write (migration 3) and give exactly these results, much faster at 1M turns. These definitions are the
+reference: tests/logs_db/test_fast_paths.py checks the equality, bench/logs.py times both.
 """
 
 from __future__ import annotations

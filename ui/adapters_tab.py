@@ -55,21 +55,21 @@ class AdaptersHandlers:
     def adapters_table(self) -> pd.DataFrame:
         latest: dict[str, dict] = {}
         for d in self.store.list_promotion_decisions(500):
-            latest.setdefault(d["candidate_id"], d)
+            latest.setdefault(d.candidate_id, d)
         rows = []
         for a in self.store.list_adapters():
             d = latest.get(a.id)
             gate = ("" if d is None else
-                    f"{'passed' if d['passed'] else 'rejected'} {d['candidate_reward']:.3f} vs "
-                    f"{label(d['baseline_id'])} {d['baseline_reward']:.3f}" + (" · promoted" if d["promoted"] else ""))
+                    f"{'passed' if d.passed else 'rejected'} {d.candidate_reward:.3f} vs "
+                    f"{label(d.baseline_id)} {d.baseline_reward:.3f}" + (" · promoted" if d.promoted else ""))
             rows.append([a.id, a.status, a.method, str(a.created_at)[:19], a.train_metrics.get("steps"),
                          _num(a.train_metrics.get("train_loss"), 4), _num(a.eval_results.get("mean_reward")),
                          a.eval_results.get("n"), gate])
         return pd.DataFrame(rows, columns=ADAPTER_COLUMNS)
 
     def decisions_table(self) -> pd.DataFrame:
-        rows = [[str(d["created_at"])[:19], d["candidate_id"], label(d["baseline_id"]), round(d["candidate_reward"], 3),
-                 round(d["baseline_reward"], 3), d["margin"], d["n_items"], d["passed"], d["promoted"], d["user_id"] or ""]
+        rows = [[str(d.created_at)[:19], d.candidate_id, label(d.baseline_id), round(d.candidate_reward, 3),
+                 round(d.baseline_reward, 3), d.margin, d.n_items, d.passed, d.promoted, d.user_id or ""]
                 for d in self.store.list_promotion_decisions(50)]
         return pd.DataFrame(rows, columns=DECISION_COLUMNS)
 

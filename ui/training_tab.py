@@ -116,8 +116,8 @@ class TrainingHandlers:
         self.access = access
 
     def runs_table(self) -> pd.DataFrame:
-        rows = [[str(r["started_at"])[:19], r["method"], r.get("trigger") or "cli", r["status"],
-                 r["n_conversations"], r["adapter_id"] or "", (r["error"] or "")[:200]]
+        rows = [[str(r.started_at)[:19], r.method, r.trigger or "cli", r.status,
+                 r.n_conversations, r.adapter_id or "", (r.error or "")[:200]]
                 for r in self.store.list_training_runs(20)]
         return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -43,13 +43,13 @@ def test_gate_promotes_then_rejects(gate_settings, store, engine, make_adapter):
     assert result.passed and result.promoted and "promoted to active" in result.reason
     assert store.active_adapter().id == first
     [decision] = store.list_promotion_decisions()
-    assert decision["candidate_id"] == first and decision["baseline_id"] is None
-    assert decision["passed"] and decision["promoted"] and decision["user_id"] == "root"
-    assert decision["margin"] == 0.0 and decision["n_items"] == 2
+    assert decision.candidate_id == first and decision.baseline_id is None
+    assert decision.passed and decision.promoted and decision.user_id == "root"
+    assert decision.margin == 0.0 and decision.n_items == 2
     evals = store.execute("SELECT adapter_id, n FROM eval_runs ORDER BY created_at").fetchall()
     assert evals == [(first, 2), (None, 2)]
     assert store.get_adapter(first).eval_results["mean_reward"] == pytest.approx(result.candidate_reward)
-    assert store.list_activations()[0]["kind"] == "gate"
+    assert store.list_activations()[0].kind == "gate"
     assert any("evaluating candidate" in line for line in logs)
 
     # Now the active adapter (first) has a stored gate evaluation that is clearly better than the
@@ -65,8 +65,8 @@ def test_gate_promotes_then_rejects(gate_settings, store, engine, make_adapter):
     assert store.active_adapter().id == first                       # nothing changed
     assert store.get_adapter(second).status == "candidate"
     latest = store.list_promotion_decisions()[0]
-    assert latest["candidate_id"] == second and not latest["passed"] and not latest["promoted"]
-    assert latest["baseline_reward"] == pytest.approx(better) and latest["margin"] == 0.02
+    assert latest.candidate_id == second and not latest.passed and not latest.promoted
+    assert latest.baseline_reward == pytest.approx(better) and latest.margin == 0.02
     # One new eval run (the candidate's); the baseline's was reused.
     assert store.execute("SELECT count(*) FROM eval_runs").fetchone()[0] == 4
 
@@ -112,7 +112,7 @@ def test_rollback_walks_the_activation_history(store, make_adapter):
     assert store.active_adapter() is None
     with pytest.raises(PromotionError, match="Nothing to roll back"):
         rollback(store, None)
-    kinds = [x["kind"] for x in store.list_activations()]
+    kinds = [x.kind for x in store.list_activations()]
     assert kinds == ["rollback", "rollback", "rollback", "manual", "manual", "manual"]
     assert store.get_adapter(c).status == "retired"
     # Activating what is already active is refused (and would record nothing): rollback stays sane.
@@ -149,4 +149,4 @@ def test_cli_activate_and_rollback_are_recorded(tmp_path, lora_template):
     nothing = run("adapters", "rollback")
     assert nothing.exit_code == 2 and "Nothing to roll back" in nothing.output
     with LogStore(data / "clarify.duckdb") as store:
-        assert [x["kind"] for x in store.list_activations()] == ["rollback", "rollback", "cli", "cli"]
+        assert [x.kind for x in store.list_activations()] == ["rollback", "rollback", "cli", "cli"]

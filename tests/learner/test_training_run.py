@@ -21,7 +21,7 @@ def test_short_run_produces_registers_and_reloads_an_adapter(settings, store, lo
     record = store.get_adapter(outcome.adapter_id)
     assert record.status == "candidate" and record.method == "swift" and record.snapshot_hash
     assert record.train_metrics["steps"] == 2
-    assert store.list_training_runs()[0]["status"] == "succeeded"
+    assert store.list_training_runs()[0].status == "succeeded"
     weights = load_file(Path(record.path) / "adapter_model.safetensors")
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())  # it trained (B starts at 0)
     engine.load_adapter(outcome.adapter_id, Path(record.path))
@@ -61,7 +61,7 @@ def test_too_little_data_is_refused_and_registers_nothing(settings, store, log_g
     with pytest.raises(TrainingFailed, match="at least"):
         run_training(settings, store, method="refit")
     assert store.list_adapters() == []
-    assert store.list_training_runs()[0]["status"] == "failed"
+    assert store.list_training_runs()[0].status == "failed"
 
 
 def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store, log_georgia):
@@ -76,7 +76,7 @@ def test_cancelled_run_leaves_no_adapter_and_no_files(settings, store, log_georg
         run_training(settings, store, method="refit", overrides={"max_steps": 50, "batch_size": 2},
                      on_progress=on_progress, cancel=cancel)
     assert store.list_adapters() == []
-    assert store.list_training_runs()[0]["status"] == "cancelled"
+    assert store.list_training_runs()[0].status == "cancelled"
     assert not any(settings.adapters_dir.iterdir()) if settings.adapters_dir.exists() else True
 
 

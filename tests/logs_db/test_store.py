@@ -113,7 +113,7 @@ def test_adapters_training_and_eval_runs(store):
         store.activate_adapter("../etc")
     run = store.start_training_run(method="swift", config={"epochs": 1}, n_conversations=3)
     store.finish_training_run(run, status="succeeded", adapter_id="a2")
-    assert store.list_training_runs()[0]["status"] == "succeeded"
+    assert store.list_training_runs()[0].status == "succeeded"
     store.add_eval_run(adapter_id="a2", items_path="dev.jsonl", items_hash="h", n=5, metrics={"n": 5})
     assert store.execute("SELECT count(*) FROM eval_runs").fetchone()[0] == 1
 

@@ -139,7 +139,7 @@ def test_an_admin_exports_and_trains_over_http(auth_app, http):
     job = manager.status()
     assert job.user == "root" and job.status == "failed" and "at least 4" in job.error
     [run] = store.list_training_runs()
-    assert run["status"] == "failed" and run["trigger"] == "ui" and store.list_adapters() == []
+    assert run.status == "failed" and run.trigger == "ui" and store.list_adapters() == []
 
 
 # -- no user string reaches a shell, SQL or a path unescaped (the product code itself) ---------------------------

@@ -382,7 +382,7 @@ def test_training_with_too_little_data(settings, store, log_rated, n):
     log_rated(store, n)
     with pytest.raises(TrainingFailed, match=f"Only {n} rated conversation\\(s\\) match; at least 4"):
         run_training(settings, store, method="swift")
-    assert store.list_adapters() == [] and store.list_training_runs()[0]["status"] == "failed"
+    assert store.list_adapters() == [] and store.list_training_runs()[0].status == "failed"
     assert not settings.adapters_dir.exists() or not any(settings.adapters_dir.iterdir())
 
 

@@ -91,7 +91,7 @@ def test_trainer_killed_mid_run(settings, store, engine, log_rated):
         assert manager.join(120)
         job = manager.status()
         assert job.status == "failed" and "exited with code -9" in job.error
-        assert store.list_adapters() == [] and store.list_training_runs()[0]["status"] == "failed"
+        assert store.list_adapters() == [] and store.list_training_runs()[0].status == "failed"
         assert list(settings.adapters_dir.iterdir()) == [], f"left behind: {partial}"
         assert "".join(service.reply(cid, "And a latte?"))  # serving after the trainer died
         assert [(t.role, t.status) for t in store.list_turns(cid)] == [("user", "ok"), ("assistant", "ok")] * 2

@@ -87,7 +87,7 @@ def test_admin_actions_refuse_a_non_admin(settings, store, log_georgia, service,
 
     # The admin may.
     assert "is now active" in adapters.promote(cand, ROOT)[0] and store.active_adapter().id == cand
-    assert store.list_activations()[0]["user_id"] == "root"
+    assert store.list_activations()[0].user_id == "root"
     file, message = insight.export("parquet", "ui", ROOT)
     assert file.endswith(".parquet") and "Exported 6 rated conversation(s)" in message
 
@@ -140,7 +140,7 @@ def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, stor
     assert job.gate["passed"] and job.gate["promoted"] and job.gate["n_items"] == 2
     assert store.active_adapter().id == job.adapter_id
     [run] = store.list_training_runs()
-    assert run["status"] == "succeeded" and run["trigger"] == "ui" and run["adapter_id"] == job.adapter_id
+    assert run.status == "succeeded" and run.trigger == "ui" and run.adapter_id == job.adapter_id
     progress, log, timer, runs, seen = h.poll("")
     assert "succeeded" in progress and "step 2/2 (100%)" in progress and "loss" in progress
     assert f"adapter {job.adapter_id} registered as a candidate" in log
@@ -178,7 +178,7 @@ def test_cancel_stops_the_run_and_registers_nothing(settings, store, log_georgia
     wait_done(manager, 120)
     job = manager.status()
     assert job.status == "cancelled" and "cancelled" in (job.error or "")
-    assert store.list_adapters() == [] and store.list_training_runs()[0]["status"] == "cancelled"
+    assert store.list_adapters() == [] and store.list_training_runs()[0].status == "cancelled"
     assert "No run is in progress." in h.cancel(None)
     assert "cancelled" in h.poll("")[0]
 
