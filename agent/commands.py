@@ -2,7 +2,8 @@
 
 Both are thin wrappers over agent.simulator / agent.evaluate (plain functions a
 script can call directly). Errors a user can fix (bad items file, unknown
-adapter, locked database, missing model) print one line and exit with code 2.
+adapter, locked database, missing model, an engine that cannot start) print one
+line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_store
+from clarify.cli_options import (DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_engine,
+                                 open_store)
 
 from .evaluate import DEFAULT_MAX_NEW_TOKENS, METRIC_KEYS
 from .items import DEV_ITEMS, TRAIN_ITEMS
@@ -49,19 +51,9 @@ def _resolve_adapter(store, adapter: str) -> tuple[str | None, str | None]:
 
 
 def _start_engine(settings, stack: ExitStack, adapter_id: str | None, adapter_path: str | None):
-    from clarify.model_store import ModelNotFound
+    from .engine import AdapterLoadError
 
-    from .engine import AdapterLoadError, EngineError
-    from .engine_factory import make_engine
-
-    try:
-        engine = make_engine(settings)
-    except ModelNotFound as exc:
-        fail(str(exc))
-    except ModuleNotFoundError as exc:
-        fail(f"Engine {settings.engine!r} is not available here ({exc}); use --engine transformers.")
-    except (EngineError, OSError) as exc:
-        fail(f"Could not start the {settings.engine} engine: {exc}")
+    engine = open_engine(settings)
     stack.callback(engine.close)
     if adapter_id is not None:
         try:

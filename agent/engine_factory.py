@@ -8,12 +8,15 @@
   installed, else transformers. If the local vLLM server cannot be started,
   auto says why and falls back to transformers (a given URL is never silently
   replaced: a remote server that cannot be reached is an error).
+
+The commands open their engine through clarify.cli_options.open_engine, which
+turns the errors here into one-line messages.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+from typing import Callable
 
 from clarify.model_store import resolve_model
 from clarify.settings import Settings
@@ -26,11 +29,11 @@ log = logging.getLogger(__name__)
 def vllm_available() -> bool:
     """True when a python with vLLM is installed for the supervised server (``.venv-vllm`` or CLARIFY_VLLM_PYTHON)."""
     try:
-        from . import vllm_engine
+        from .vllm.supervisor import server_python
     except ImportError:
         return False
     try:
-        return vllm_engine.server_python() is not None
+        return server_python() is not None
     except Exception:  # a broken environment is "not available", never a crash
         return False
 
@@ -42,22 +45,23 @@ def resolve_engine_name(settings: Settings) -> str:
     return settings.engine
 
 
-def make_engine(settings: Settings) -> Engine:
-    choice = resolve_engine_name(settings)
-    if choice == "vllm":
-        from .vllm_engine import VllmEngine
+def make_engine(settings: Settings, on_fallback: Callable[[str], None] | None = None) -> Engine:
+    """The engine the settings name. `on_fallback(reason)` hears why 'auto' used transformers instead of the local
+    vLLM server it tried first (default: a log warning)."""
+    if resolve_engine_name(settings) == "transformers":
+        return _transformers(settings)
+    if settings.engine == "auto" and not settings.vllm_url:
+        try:
+            from .vllm_engine import VllmEngine
 
-        if settings.engine == "auto" and not settings.vllm_url:
-            try:
-                return VllmEngine.from_settings(settings)
-            except EngineError as exc:
-                message = (f"Warning: could not start the vLLM server, using the in-process transformers "
-                           f"engine instead. Reason: {exc}")
-                log.warning("%s", message)
-                print(message, file=sys.stderr, flush=True)
-                return _transformers(settings)
-        return VllmEngine.from_settings(settings)
-    return _transformers(settings)
+            return VllmEngine.from_settings(settings)
+        except (EngineError, ImportError) as exc:
+            (on_fallback or log.warning)(f"could not start the vLLM server, using the in-process transformers "
+                                         f"engine instead. Reason: {exc}")
+            return _transformers(settings)
+    from .vllm_engine import VllmEngine
+
+    return VllmEngine.from_settings(settings)
 
 
 def _transformers(settings: Settings) -> Engine:

@@ -1,4 +1,5 @@
-"""CLI options shared by every command, and how they become a Settings object.
+"""CLI options shared by every command, how they become a Settings object, and the log store and engine the
+commands open (`open_store`, `open_engine`: one-line errors, one set of exit codes).
 
 Each package defines its own typer commands (agent/commands.py, learner/commands.py,
 ui/commands.py) with these options; clarify/cli.py only registers them.
@@ -51,3 +52,25 @@ def open_store(settings: Settings):
         fail(f"cannot open the log database {settings.database}: {exc.strerror or exc}")
     except duckdb.Error as exc:
         fail(f"cannot open the log database {settings.database}: {exc}")
+
+
+def open_engine(settings: Settings):
+    """The engine the settings name (agent/engine_factory.py; the caller closes it), or a one-line error and exit
+    2: the model is missing, the engine is not installed here, or it cannot start. With 'auto', a local vLLM
+    server that cannot start is a warning, and the in-process transformers engine serves instead."""
+    from agent.engine import EngineError
+    from agent.engine_factory import make_engine, resolve_engine_name
+
+    from .model_store import ModelNotFound
+
+    def warn(reason: str) -> None:
+        typer.secho(f"Warning: {reason}", fg=typer.colors.YELLOW, err=True)
+
+    try:
+        return make_engine(settings, on_fallback=warn)
+    except ModelNotFound as exc:
+        fail(str(exc))
+    except ImportError as exc:
+        fail(f"the {settings.engine} engine is not available in this install ({exc}); use --engine transformers.")
+    except (EngineError, OSError, ValueError) as exc:
+        fail(f"could not start the {resolve_engine_name(settings)} engine: {exc}")

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_store
+from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, fail, make_settings, open_engine, open_store
 
 # TrainConfig fields `clarify train` sets from its own options or the settings, not through --set.
 SET_BY_OPTIONS = {"method": "--method", "base_model": "--model", "threads": "--threads",
@@ -118,14 +118,10 @@ def tenth_reached(step: int, total: int, logged: set) -> bool:
 
 def _gate(settings, store, adapter_id: str) -> None:
     from agent.engine import EngineError
-    from agent.engine_factory import make_engine
 
     from .promotion import PromotionError, run_gate
 
-    try:
-        engine = make_engine(settings)
-    except (EngineError, OSError, ImportError) as exc:
-        fail(f"cannot start an engine for the gate: {exc}", code=1)
+    engine = open_engine(settings)
     try:
         result = run_gate(settings, store, engine, adapter_id, promote=True, log=typer.echo)
     except (PromotionError, EngineError) as exc:

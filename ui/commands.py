@@ -16,7 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from clarify.cli_options import DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_store
+from clarify.cli_options import (DataDir, EngineOpt, ModelPath, Threads, VllmUrl, fail, make_settings, open_engine,
+                                 open_store)
 from ui.access import Access, parse_auth  # noqa: F401  (parse_auth: re-exported for callers of this module)
 
 Host = Annotated[Optional[str], typer.Option("--host", help="Interface to bind (default 127.0.0.1). "
@@ -44,20 +45,6 @@ def ensure_writable(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
         pass
-
-
-def _build_engine(settings):
-    """The engine the settings name; 'auto' falls back to transformers when the vLLM engine is unavailable."""
-    from agent.engine_factory import make_engine
-
-    try:
-        return make_engine(settings)
-    except ImportError as exc:
-        if settings.engine != "auto" or not str(getattr(exc, "name", "") or "").startswith(("agent.vllm", "vllm")):
-            raise
-        typer.secho("Warning: the vLLM engine is not available in this install; using the in-process "
-                    "transformers engine.", fg=typer.colors.YELLOW, err=True)
-        return make_engine(settings.with_overrides(engine="transformers"))
 
 
 def _interrupt(signum, frame):  # SIGTERM -> the same clean shutdown as Ctrl+C
@@ -101,7 +88,6 @@ def serve_command(
 
     from agent.chat_service import ChatService
     from agent.engine import EngineError, GenerationParams
-    from clarify.model_store import ModelNotFound
     from logs_db.store import LogError
 
     with ExitStack() as cleanup:
@@ -113,14 +99,7 @@ def serve_command(
                         "shutdown; they are logged as failed turns.", fg=typer.colors.YELLOW, err=True)
 
         typer.echo("Loading the model…", err=True)
-        try:
-            eng = _build_engine(settings)
-        except ModelNotFound as exc:
-            fail(str(exc))
-        except ImportError as exc:
-            fail(f"the {settings.engine} engine is not available in this install: {exc}")
-        except (EngineError, OSError, ValueError) as exc:
-            fail(f"could not load the model: {exc}")
+        eng = open_engine(settings)
         cleanup.callback(eng.close)
 
         service = ChatService(
@@ -137,8 +116,8 @@ def serve_command(
                 typer.secho(f"Warning: no A/B split: {exc}", fg=typer.colors.YELLOW, err=True)
 
         from learner.scheduler import Scheduler
+        from learner.training_service import TrainingManager
         from ui.app import build_app, launch_kwargs
-        from ui.training_manager import TrainingManager
 
         manager = TrainingManager(settings, store, eng)
         cleanup.callback(manager.shutdown)   # runs before the engine and the store close

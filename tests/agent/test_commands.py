@@ -62,6 +62,47 @@ def test_ask_first_cannot_exceed_per_item(tmp_path):
     assert result.exit_code == 2 and "--ask-first" in error_line(result)
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("engine, flags, message", [
+    ("vllm", ("--vllm-url", "http://127.0.0.1:{port}"), "could not start the vllm engine: Could not reach the vLLM "
+                                                        "server at http://127.0.0.1:{port}"),
+    ("transformers", ("--model", "/nonexistent/model"), "/nonexistent/model"),
+])
+def test_an_engine_that_cannot_start_is_one_line_exit_2(tmp_path, engine, flags, message):
+    """Every command opens its engine through clarify.cli_options.open_engine: the same lines, the same code."""
+    port = _closed_port()
+    result = run("eval", "--items", str(FIXTURE), "--adapter", "base", "--engine", engine,
+                 *(flag.format(port=port) for flag in flags), "--data-dir", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert line.startswith("Error: ") and message.format(port=port) in line, line
+
+
+def test_auto_warns_and_uses_transformers_when_the_local_vllm_server_cannot_start(settings, monkeypatch, capsys):
+    from agent import engine_factory
+    from agent.engine import EngineError
+    from agent.vllm_engine import VllmEngine
+    from clarify.cli_options import open_engine
+
+    def cannot_start(cls, settings):
+        raise EngineError("The vLLM server exited during start-up (exit code 1).")
+
+    monkeypatch.setattr(engine_factory, "vllm_available", lambda: True)
+    monkeypatch.setattr(VllmEngine, "from_settings", classmethod(cannot_start))
+    monkeypatch.setattr(engine_factory, "_transformers", lambda settings: "the transformers engine")
+    assert open_engine(settings.with_overrides(engine="auto")) == "the transformers engine"
+    assert capsys.readouterr().err.split() == (
+        "Warning: could not start the vLLM server, using the in-process transformers engine instead. "
+        "Reason: The vLLM server exited during start-up (exit code 1).").split()
+
+
 def test_transcripts_show_the_kind_of_each_user_reply():
     """`--transcripts`: a user's reply to a question shows whether the question named the options."""
     import io

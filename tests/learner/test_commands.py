@@ -111,3 +111,22 @@ def test_a_bad_set_is_refused_with_a_clear_error_before_any_work(fake_training, 
     result = _train("--set", pair, "--data-dir", str(tmp_path))
     assert result.exit_code == 2 and re.search(message, " ".join(result.output.split())), result.output
     assert fake_training == [] and not (tmp_path / "clarify.duckdb").exists()
+
+
+def test_the_gate_opens_its_engine_as_every_command_does(settings, store, capsys):
+    """An engine that cannot start ends `clarify train --gate` with the one line and exit code of
+    clarify.cli_options.open_engine, before any evaluation."""
+    import socket
+
+    import typer
+
+    from learner.commands import _gate
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(typer.Exit) as exit_:
+        _gate(settings.with_overrides(engine="vllm", vllm_url=url), store, "some-adapter")
+    assert exit_.value.exit_code == 2
+    assert capsys.readouterr().err.strip().startswith(f"Error: could not start the vllm engine: Could not reach "
+                                                      f"the vLLM server at {url}")
