@@ -1,11 +1,10 @@
-"""Insights queries and the activation log, on real DuckDB files."""
+"""Insights queries on real DuckDB files."""
 
 from __future__ import annotations
 
 import pytest
 
 from logs_db import insights
-from logs_db.store import LogError
 
 NOTES = "The Harbor branch espresso costs $3. The Station branch espresso costs $4."
 
@@ -88,22 +87,3 @@ def test_eval_per_adapter_keeps_the_latest_run(store):
     df = insights.eval_per_adapter(store).set_index("adapter")
     assert df.loc["base", "mean_reward"] == 0.5 and df.loc["a1", "mean_reward"] == 0.7
     assert df.loc["a1", "items"] == "dev.jsonl (n=2)" and df.loc["a1", "accuracy"] == 0.5
-
-
-def test_activation_log_and_training_trigger(store):
-    store.register_adapter(adapter_id="a1", method="swift", path="/x")
-    store.activate_adapter("a1", kind="gate", user_id="root", reason="passed")
-    store.activate_adapter(None, kind="rollback")
-    latest, first = store.list_activations()
-    assert (first.adapter_id, first.previous_id, first.kind, first.user_id) == ("a1", None, "gate", "root")
-    assert (latest.adapter_id, latest.previous_id, latest.kind) == (None, "a1", "rollback")
-    assert latest.seq == first.seq + 1
-    assert store.last_forward_activation("a1").id == first.id
-    assert store.last_forward_activation(None) is None          # the only base activation was a rollback
-    with pytest.raises(LogError, match="Unknown activation kind"):
-        store.activate_adapter("a1", kind="magic")
-    run = store.start_training_run(method="swift", config={})
-    store.set_training_run_trigger(run, "scheduler")
-    assert store.list_training_runs()[0].trigger == "scheduler"
-    with pytest.raises(LogError):
-        store.set_training_run_trigger(run, "cron")

@@ -118,6 +118,25 @@ def test_adapters_training_and_eval_runs(store):
     assert store.execute("SELECT count(*) FROM eval_runs").fetchone()[0] == 1
 
 
+def test_activation_log_and_training_trigger(store):
+    store.register_adapter(adapter_id="a1", method="swift", path="/x")
+    store.activate_adapter("a1", kind="gate", user_id="root", reason="passed")
+    store.activate_adapter(None, kind="rollback")
+    latest, first = store.list_activations()
+    assert (first.adapter_id, first.previous_id, first.kind, first.user_id) == ("a1", None, "gate", "root")
+    assert (latest.adapter_id, latest.previous_id, latest.kind) == (None, "a1", "rollback")
+    assert latest.seq == first.seq + 1
+    assert store.last_forward_activation("a1").id == first.id
+    assert store.last_forward_activation(None) is None          # the only base activation was a rollback
+    with pytest.raises(LogError, match="Unknown activation kind"):
+        store.activate_adapter("a1", kind="magic")
+    run = store.start_training_run(method="swift", config={})
+    store.set_training_run_trigger(run, "scheduler")
+    assert store.list_training_runs()[0].trigger == "scheduler"
+    with pytest.raises(LogError):
+        store.set_training_run_trigger(run, "cron")
+
+
 def test_concurrent_writes_from_8_threads_lose_nothing(tmp_path):
     path = tmp_path / "log.duckdb"
     errors = []
