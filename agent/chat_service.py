@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from logs_db.store import LogError, LogStore, UnknownId
+from logs_db.store import LogError, LogStore, UnknownId, conversation_key
 
 from .engine import AdapterLoadError, Engine, EngineError, GenerationParams
 from .policy import Message, build_prompt, classify_agent_turn
@@ -110,11 +110,14 @@ class ChatService:
             return None  # a broken adapter is never served; the base model answers instead
         return adapter.id
 
-    def start(self, context: str = DEFAULT_NOTES, *, user_id: str | None = None,
+    def start(self, context: str = DEFAULT_NOTES, *, opening: str | None = None, user_id: str | None = None,
               adapter_id: str | None = "active", arm: str | None = None, source: str = "ui") -> str:
         """Log a new conversation over these notes (source "ui" for the Chat tab, "api" for /v1) and return its id.
 
-        adapter_id "active" draws the A/B arm; an explicit id (or None = base) is used as given."""
+        `opening` is the user's first message, about to be sent with ``reply``: the conversation's context key is
+        the notes and it (logs_db.conversations.conversation_key), so the learner groups the conversations that
+        ask the same question on the same notes; without it, the notes alone. adapter_id "active" draws the A/B
+        arm; an explicit id (or None = base) is used as given."""
         context = clean_text(context or "")
         if not context:
             raise LogError("The reference notes are empty: give the agent something to answer from.")
@@ -125,8 +128,10 @@ class ChatService:
             arm = arm if arm is not None else drawn_arm
         else:
             adapter = adapter_id
+        key = conversation_key(context, clean_text(opening)) if opening is not None else None
         return self.store.new_conversation(
-            source=source, context=context, adapter_id=adapter, engine=self.engine.name, arm=arm, user_id=user_id
+            source=source, context=context, context_key=key, adapter_id=adapter, engine=self.engine.name, arm=arm,
+            user_id=user_id,
         )
 
     def validate_message(self, text: str) -> str:

@@ -164,7 +164,7 @@ class ClarifyApi:
                 if conv is not None and conv.id in self._replying:
                     raise ApiError(409, "A reply in this conversation is still being generated.", "conversation_busy")
                 cid = conv.id if conv is not None else self.service.start(
-                    chat.notes or "", user_id=client.name, adapter_id=adapter, source=SOURCE)
+                    chat.notes or "", opening=chat.question, user_id=client.name, adapter_id=adapter, source=SOURCE)
                 self._replying.add(cid)
                 return cid
         except BaseException:

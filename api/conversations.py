@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.chat_service import clean_text
-from logs_db.store import Conversation, LogStore, Turn, UnknownId, context_hash
+from logs_db.store import Conversation, LogStore, Turn, UnknownId, context_hash, conversation_key
 
 from .errors import ApiError
 
@@ -109,6 +109,17 @@ def _fits(conv: Conversation, chat: ChatRequest, model: str) -> bool:
     return (chat.notes is None or chat.notes == conv.context) and model in ("clarify", conv.adapter_id)
 
 
+def _candidate_keys(chat: ChatRequest) -> list[str | None]:
+    """The context keys the continued conversation may have: the notes and the opening question (what
+    ChatService.start gives an API conversation), then the notes alone (conversations logged before the key
+    held the opening). None: no notes were sent, so any key."""
+    if chat.notes is None:
+        return [None]
+    opening = next((text for role, text in chat.so_far if role == "user"), None)
+    keys = [] if opening is None else [conversation_key(chat.notes, clean_text(opening))]
+    return keys + [context_hash(chat.notes)]
+
+
 def find_continuation(store: LogStore, chat: ChatRequest, *, client: str | None, model: str,
                       conversation_id: str | None) -> Conversation | None:
     """The logged conversation this request continues, None for a new one; ApiError 403/404/409 otherwise."""
@@ -128,12 +139,12 @@ def find_continuation(store: LogStore, chat: ChatRequest, *, client: str | None,
         return None
     role, last = chat.so_far[-1]
     if role == "assistant":
-        key = None if chat.notes is None else context_hash(chat.notes)
-        for cid in store.conversations_ending_with(source=SOURCE, user_id=client, final_text=last.strip(),
-                                                   context_key=key, limit=MATCH_CANDIDATES):
-            conv = store.get_conversation(cid)
-            if _fits(conv, chat, model) and _same(chat.so_far, answered_turns(store.list_turns(cid))):
-                return conv
+        for key in _candidate_keys(chat):
+            for cid in store.conversations_ending_with(source=SOURCE, user_id=client, final_text=last.strip(),
+                                                       context_key=key, limit=MATCH_CANDIDATES):
+                conv = store.get_conversation(cid)
+                if _fits(conv, chat, model) and _same(chat.so_far, answered_turns(store.list_turns(cid))):
+                    return conv
     raise ApiError(409, "These messages do not continue a conversation you made with clarify (its assistant "
                         "messages are clarify's replies, as returned). Send only the new question to start a new "
                         "conversation, or pass clarify.conversation_id.", "conversation_mismatch")

@@ -93,8 +93,8 @@ class AdapterStore(StoreBase):
 
     def _adapter_rows(self, where: str = "", params: list | None = None) -> list[Adapter]:
         return self._rows(_adapter, "SELECT id, parent_id, method, path, hyperparams, snapshot_hash, train_metrics,"
-                                    f" eval_results, status, created_at FROM adapters {where} ORDER BY created_at DESC, id",
-                          params or [])
+                                    " eval_results, status, created_at FROM adapters"
+                                    f" {where} ORDER BY created_at DESC, id", params or [])
 
     def list_adapters(self) -> list[Adapter]:
         return self._adapter_rows()

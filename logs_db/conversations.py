@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,7 +49,25 @@ class Turn:
 
 
 def context_hash(context: str) -> str:
+    """The key of a conversation over these notes whose opening question is not known."""
     return "notes-" + hashlib.sha256(context.strip().encode()).hexdigest()[:16]
+
+
+def normalized_opening(text: str) -> str:
+    """A user's opening message as the key reads it: casefolded, whitespace runs as one space, without trailing
+    punctuation ("How much is  an espresso?" and "how much is an espresso" are one question)."""
+    text = " ".join(text.casefold().split())
+    while text and unicodedata.category(text[-1]).startswith("P"):
+        text = text[:-1].rstrip()
+    return text
+
+
+def conversation_key(context: str, opening: str) -> str:
+    """The key of a chat conversation: its notes and its opening user message. Conversations that share it are one
+    decision problem (the same question on the same notes), which the learner compares with each other, as it
+    compares a simulated item's conversations (their key is the item id)."""
+    text = context.strip() + "\n" + normalized_opening(opening)
+    return "chat-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 _TURN_COLUMNS = ("id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,"

@@ -144,7 +144,7 @@ class ChatHandlers:
         notes_now = clean_text(notes or "")
         if session.conversation_id is None or notes_now != session.notes:
             try:
-                cid = self.service.start(notes or "", user_id=user)
+                cid = self.service.start(notes or "", opening=text, user_id=user)
             except LogError as exc:
                 yield keep, keep, session.messages, session, error_status(exc)
                 return

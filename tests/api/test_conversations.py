@@ -6,13 +6,16 @@ import pytest
 
 from api.conversations import find_continuation, parse_messages
 from api.errors import ApiError
+from logs_db.store import context_hash, conversation_key
 
 NOTES = "The museum opens at 9 am. The library opens at 8 am."
 
 
 def logged(store, user="alice", notes=NOTES, turns=(("user", "When does it open?"), ("ask", "Do you mean the museum?")),
-           source="api", adapter=None) -> str:
-    cid = store.new_conversation(source=source, context=notes, user_id=user, adapter_id=adapter)
+           source="api", adapter=None, key=None) -> str:
+    """A conversation as ChatService.start logs it: keyed by its notes and opening question (or by `key`)."""
+    key = key or conversation_key(notes, turns[0][1])
+    cid = store.new_conversation(source=source, context=notes, context_key=key, user_id=user, adapter_id=adapter)
     for kind, text in turns:
         store.add_turn(cid, role="user" if kind == "user" else "assistant", kind=kind, text=text)
     return cid
@@ -81,6 +84,13 @@ def test_resent_messages_continue_the_newest_matching_conversation_of_the_same_c
     assert find(store, chat, client="bob").id == bobs
     assert refused(store, chat, client="carol") == (409, "conversation_mismatch")
     assert refused(store, request(*SO_FAR, ("user", "Yes."), notes="Changed notes.")) == (409, "conversation_mismatch")
+
+
+def test_a_conversation_keyed_by_its_notes_alone_is_still_continued(store):
+    """Conversations logged before the key held the opening question carry the notes-only key."""
+    cid = logged(store, key=context_hash(NOTES))
+    assert store.get_conversation(cid).context_key == context_hash(NOTES)
+    assert find(store, request(*SO_FAR, ("user", "Yes, the museum."))).id == cid
 
 
 def test_a_conversation_that_moved_on_or_was_never_answered_is_not_continued(store):
