@@ -160,17 +160,11 @@ class SimulatedConversation:
         }
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def _progress(values, enabled: bool, desc: str, total: int | None = None):
+    """A progress bar on stderr over `values` (or one updated by hand up to `total`)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="conv", disable=not enabled, file=sys.stderr, leave=False,
-                dynamic_ncols=True)
-
-
-def _iter_progress(values, enabled: bool, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(values, desc=desc, unit="conv", disable=not enabled, file=sys.stderr, leave=False,
+    return tqdm(values, total=total, desc=desc, unit="conv", disable=not enabled, file=sys.stderr, leave=False,
                 dynamic_ncols=True)
 
 
@@ -245,7 +239,7 @@ def run_conversations(
             conv.turns.append(SimTurn("user", "user", item.question))
             convs.append(conv)
 
-    with _progress(len(convs), progress, desc) as bar:
+    with _progress(None, progress, desc, total=len(convs)) as bar:
         round_no = 0
         while True:
             for conv in convs:
@@ -347,7 +341,7 @@ def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: 
         if not conv.done:
             raise ValueError(f"conversation {conv.index} of item {conv.item.id!r} is not finished")
     ids = []
-    for conv in _iter_progress(convs, progress, "log"):
+    for conv in _progress(convs, progress, "log"):
         cid = store.new_conversation(
             source=source, context=conv.item.context, context_key=conv.item.id, adapter_id=conv.adapter,
             engine=conv.engine, meta=conv.meta(),
