@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from agent.chat_service import DEFAULT_NOTES, ChatService, clean_text
 from agent.engine import GenerationParams
 from agent.policy import classify_agent_turn
+from logs_db.store import conversation_key
 from ui.app import EMPTY_RATING_TARGET, NOT_RATABLE, ChatHandlers, ChatSession, message_text
 from ui.commands import is_loopback, parse_auth
 
@@ -218,8 +219,10 @@ def test_send_streams_the_reply_and_logs_both_turns(handlers, store):
     box, button, chat, session, status = yields[-1]
     assert box["interactive"] is True and button["interactive"] is True
     assert "Rate this reply" in status
-    (conv,) = store.execute("SELECT id, source, context FROM conversations").fetchall()
-    assert conv == (session.conversation_id, "ui", DEFAULT_NOTES)
+    (conv,) = store.execute("SELECT id, source, context, context_key FROM conversations").fetchall()
+    # keyed by the notes and the opening question: the learner groups the same question on the same notes
+    key = conversation_key(DEFAULT_NOTES, "how much is an espresso")
+    assert conv == (session.conversation_id, "ui", DEFAULT_NOTES, key)
     turns = store.list_turns(session.conversation_id)
     assert [(t.role, t.kind, t.status) for t in turns] == [("user", "user", "ok"),
                                                           ("assistant", classify_agent_turn(turns[1].text), "ok")]
