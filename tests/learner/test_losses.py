@@ -233,3 +233,19 @@ def test_the_trainer_without_ask_ids_keeps_the_plain_token_loss(tiny_model):
                           first_token_weights=b["first_token_weights"])
     tokens = _hand_token_nlls(tiny_model, [1, 5, 6, 7, 8, 2], [-100, -100, -100, 7, 8, 2])
     assert nll.item() == pytest.approx((4 * tokens[0] + sum(tokens[1:])) / 6, rel=1e-4)
+
+
+def test_a_negative_weight_leaves_the_turns_words_alone(tiny_model):
+    """With a decision part, a negative-weight first turn contributes |w| x its decision part only: its words
+    (the rest of the turn) get no gradient; a positive weight keeps w x (decision + rest)."""
+    b = _decision_batch(7)
+    ask_ids = torch.tensor([7, 11])
+    has = torch.tensor([True])
+    for w in (-2.0, 2.0):
+        weights = torch.tensor([w])
+        decision, rest = per_example_parts(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
+                                           first_token_weights=b["first_token_weights"], ask_ids=ask_ids,
+                                           flip_decision=weights < 0)
+        loss = weighted_loss(rest, weights, 3.0, decision=decision, has_decision=has)
+        expected = abs(w) * decision.item() + (w * rest.item() if w > 0 else 0.0)
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
