@@ -2,11 +2,11 @@
 
 An ask decision learns *when* to ask from contrast: the same kind of question asked ambiguously and
 asked clearly. With a cap on logged conversations (the issue's 500 at M = 3 leaves 166 of 190 train
-items), an ambiguous item without a clear counterpart teaches less than one with it (twenty-first
-session: adding mostly the missing siblings of already-trained families raised the dev ranking of the
-decision from AUC 0.869 to 0.911). So the budget goes to families first (twenty-second session: within
-the cap, dev ranking 0.895 after four refinement rounds, against a plateau of 0.869-0.874 on the first 166
-items in file order; one training seed each).
+items), an ambiguous item without a clear counterpart teaches less than one with it (under the lenient
+simulated user, adding mostly the missing siblings of already-trained families raised the dev ranking of
+the decision from AUC 0.869 to 0.911). So the budget goes to families first (within the cap, dev ranking
+0.895 after four refinement rounds, against a plateau of 0.869-0.874 on the first 166 items in file order;
+one training seed each).
 
 A family is read from the documented item fields only (no id conventions): an unambiguous item belongs
 to the ambiguous item that has its answer among its interpretations; if several do, the one whose notes

@@ -175,7 +175,7 @@ def reorder_notes(context: str, seed: int) -> str:
     """The same notes, sentences in another (seeded) order: a view of the context that keeps its facts.
 
     Training on several orders (learner/examples.py) keeps the policy from keying on where a fact sits in the
-    notes instead of on what the question asks (docs/LEARNING.md, "Seventh session"); the calibrated ask
+    notes instead of on what the question asks (docs/LEARNING.md); the calibrated ask
     decision averages over a few orders (agent/decision.py). One sentence or none: unchanged.
     """
     sentences = split_sentences(context)

@@ -272,7 +272,7 @@ def plan_trainings(methods: str, overrides: dict, refine_epochs: float, refine_l
     ("averages" non-empty) averages the refinements of one method, as `clarify adapters average` does.
     With several rounds, each round's refinements continue the previous round's average (or refinement),
     with seeds of their own (a chain of single refinements trains with seed, seed + 1, ...: new notes orders
-    and renames every round, as the twenty-second session's chain did). A chain of single refinements with at
+    and renames every round). A chain of single refinements with at
     least `average_last` (>= 2) rounds ends with the average of its last that many rounds, the chain's result
     in the product (learner/rounds.py).
 

@@ -288,7 +288,7 @@ def export_command(
     data_dir: DataDir = None,
 ) -> None:
     """Export the rated conversations as chat messages + reward (what TRL's trainers read directly)."""
-    from logs_db.export import FORMATS, export_chat
+    from learner.chat_export import FORMATS, export_chat
     from logs_db.snapshot import SnapshotFilter
 
     if fmt not in FORMATS:

@@ -4,14 +4,14 @@ Why: from the same logs, a first Swift run's ask decision is often far from done
 training questions at AUC 0.69), and each further round of 2 epochs at a lower learning rate, with a new
 seed (new notes orders and renames), kept improving it on questions it never saw: within the issue's
 500-conversation cap, the fourth and fifth rounds of a chain met the reward and ask-rate targets where the
-first three did not (docs/RESULTS.md, twenty-second session). A round is exactly `clarify train
+first three did not (measured under the lenient simulated user, docs/LEARNING.md). A round is exactly `clarify train
 --from-adapter LAST --set epochs=E --set learning_rate=LR`, so every round is a registered candidate with its parent: a chain
 stopped or cancelled part-way keeps the rounds it finished, and none is half-trained.
 
 The chain's result is the weight average of its last `refine_average_last` rounds (learner/average.py),
 calibrated like any adapter: single rounds of one seed swing the ask decision by several dev items either way
 (seed 1's round 4 asked on 10% of clear items, its round 5 on 24%), and the average of the two asked on 14%
-with 93% of ambiguous ones, the best of the three (docs/RESULTS.md, twenty-fifth session). The rounds
+with 93% of ambiguous ones, the best of the three (docs/LEARNING.md). The rounds
 stay registered, so either can still be served instead.
 """
 
