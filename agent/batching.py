@@ -23,7 +23,7 @@ from typing import Iterator
 
 import torch
 
-from .decision import may_ask
+from .decision import Exploration, may_ask
 from .engine import EngineError, GenerationParams
 
 
@@ -35,6 +35,7 @@ class Request:
     streamer: object                       # a transformers TextIteratorStreamer
     may_ask: bool = False                  # the prompt lets the agent ask (agent/decision.py)
     views: list[list[int]] = field(default_factory=list)   # other orders of the notes the decision pools over
+    exploration: Exploration | None = None  # the turn's exploration (agent/decision.py), settled at its first token
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
     finished: bool = False
@@ -87,7 +88,8 @@ class StreamBatcher:
         self._eos = set(eos if isinstance(eos, list) else [eos]) | {engine.tokenizer.eos_token_id}
         self.batch_sizes: list[int] = []     # every batch run, for tests and benchmarks
 
-    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None) -> Iterator[str]:
+    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None,
+               exploration: Exploration | None = None) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
         with self._encode_lock:  # a fast tokenizer called with padding from two threads can raise "Already borrowed"
@@ -95,7 +97,8 @@ class StreamBatcher:
             views = self.engine.view_ids(messages, self.engine.ask_decision(adapter, params))
         streamer = TextIteratorStreamer(self.engine.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=600)
-        request = Request(ids, params, adapter, streamer, may_ask=may_ask(messages), views=views)
+        request = Request(ids, params, adapter, streamer, may_ask=may_ask(messages), views=views,
+                          exploration=exploration)
         self._ensure_thread()
         self._queue.put(request)
         try:
@@ -186,7 +189,7 @@ class StreamBatcher:
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
                 processors = engine.decision_processor(batch[0].adapter, [r.may_ask for r in batch], params, width,
-                                                       [r.views for r in batch])
+                                                       [r.views for r in batch], [r.exploration for r in batch])
                 with torch.inference_mode(), engine._select(batch[0].adapter):
                     engine.model.generate(input_ids=input_ids, attention_mask=attention_mask, streamer=streamer,
                                           stopping_criteria=StoppingCriteriaList([StopAbandoned()]),

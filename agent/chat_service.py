@@ -17,6 +17,7 @@ from typing import Iterator
 
 from logs_db.store import LogError, LogStore, UnknownId, conversation_key
 
+from .decision import Exploration, may_ask
 from .engine import AdapterLoadError, Engine, EngineError, GenerationParams
 from .policy import Message, build_prompt, classify_agent_turn
 
@@ -63,6 +64,9 @@ class ChatService:
     # A/B: new conversations go to arm B (the candidate) with probability ab_share, else arm A (active).
     ab_candidate: str | None = None
     ab_share: float = 0.0
+    # Exploration (Settings.explore): on a turn that may ask, take the action the decision did not choose with this
+    # probability. 0: the decision alone, exactly as without exploration (its P(ask) is still logged when read).
+    explore: float = 0.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
     _ab_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -166,14 +170,24 @@ class ChatService:
         reply.pieces = self._stream(conv.id, conv.adapter_id, prompt, reply)
         return reply
 
+    def exploration(self, prompt: list[dict]) -> Exploration | None:
+        """The turn's exploration (None: a turn that must answer). Draws from `rng` only when exploring."""
+        if not may_ask(prompt):
+            return None
+        if self.explore <= 0:
+            return Exploration(0.0)
+        with self._ab_lock:
+            return Exploration(self.explore, self.rng.random())
+
     def _stream(self, conversation_id: str, adapter: str | None, prompt: list[dict], reply: Reply) -> Iterator[str]:
         started = time.perf_counter()
         n_pieces = 0
+        explore = self.exploration(prompt)
         try:
             if adapter is not None:
                 record = self.store.get_adapter(adapter)
                 self.engine.load_adapter(adapter, Path(record.path))
-            for piece in self.engine.stream(prompt, self.params, adapter=adapter):
+            for piece in self.engine.stream(prompt, self.params, adapter=adapter, explore=explore):
                 n_pieces += 1
                 reply.text += piece
                 yield reply.text
@@ -196,9 +210,16 @@ class ChatService:
             )
             raise
         reply.text = reply.text.strip()
-        reply.kind = classify_agent_turn(reply.text)
+        decided = explore is not None and explore.action is not None
+        # The action the policy took is the turn's kind (a forbidden ask that still ends in "?" is an answer).
+        reply.kind = explore.action if decided else classify_agent_turn(reply.text)
         reply.turn_id = self.store.add_turn(
             conversation_id, role="assistant", kind=reply.kind, text=reply.text, adapter_id=adapter,
             engine=self.engine.name, latency_ms=(time.perf_counter() - started) * 1000,
-            completion_tokens=n_pieces,
+            completion_tokens=n_pieces, **(decision_columns(explore) if decided else {}),
         )
+
+
+def decision_columns(explore: Exploration) -> dict:
+    """The turn columns of a settled exploration (logs_db.conversations.ConversationStore.add_turn)."""
+    return dict(p_ask=explore.p_ask, action=explore.action, propensity=explore.propensity, explored=explore.explored)

@@ -169,11 +169,63 @@ def decide(p_ask: float, threshold: float, draw: float | None = None) -> bool:
     return draw < ask_odds(p_ask, threshold)
 
 
+@dataclass
+class Exploration:
+    """One agent turn's exploration (issue 33): the serving policy takes the action its decision did not choose
+    with probability `rate`. `draw` is the caller's uniform number in [0, 1) (a seeded rng; the turn explores iff
+    draw < rate). The engine fills the rest where it applies the decision (`settle`), before the reply's first
+    token: the decision's P(ask), the chance that the decision asks (0 or 1 when greedy), the action taken.
+    rate 0 only records: the engine then decides exactly as without it (and records nothing for a model with
+    no calibrated threshold, whose decision is then its own first token)."""
+    rate: float
+    draw: float = 1.0
+    p_ask: float | None = None
+    ask_chance: float | None = None
+    action: str | None = None           # "ask" | "answer"; None: no decision was applied
+    explored: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.rate > 0
+
+    def settle(self, p_ask: float, ask_chance: float, decided_ask: bool) -> bool:
+        """Record the decision and return whether the reply asks (the decided action, or the other one)."""
+        self.p_ask, self.ask_chance = float(p_ask), float(ask_chance)
+        self.explored = self.draw < self.rate
+        asked = decided_ask != self.explored
+        self.action = "ask" if asked else "answer"
+        return asked
+
+    @property
+    def propensity(self) -> float | None:
+        """The probability the serving policy had of taking the action it took: the decision's chance of it
+        mixed with the exploration rate (1 - rate or rate when the decision is greedy)."""
+        if self.action is None or self.ask_chance is None:
+            return None
+        p = (1 - self.rate) * self.ask_chance + self.rate * (1 - self.ask_chance)
+        return p if self.action == "ask" else 1 - p
+
+
+def decision_chance(p_ask: float, threshold: float | None, draw: float | None,
+                    greedy_asks: bool) -> tuple[bool, float]:
+    """(asks?, the chance it had of asking) of one turn's decision. With a calibrated `threshold` it is `decide`;
+    without one (the base model), the model's own first token: greedy asks iff the ask word is the likeliest
+    (`greedy_asks`), sampling asks with probability P(ask). `draw`: None when greedy, else uniform in [0, 1)."""
+    if threshold is not None:
+        return decide(p_ask, threshold, draw), (float(p_ask > threshold) if draw is None
+                                                else ask_odds(p_ask, threshold))
+    if draw is None:
+        return greedy_asks, float(greedy_asks)
+    return draw < p_ask, p_ask
+
+
 def first_token_processor(ask_ids: list[int], thresholds: list[float | None], prompt_width: int, sampling: bool,
-                          other_readings=None, form: QuestionForm | None = None):
+                          other_readings=None, form: QuestionForm | None = None,
+                          explorations: list[Exploration | None] | None = None):
     """A transformers LogitsProcessor that applies the decision to each row at the first generated token
-    (rows with threshold None are left alone). `other_readings(rows)`, if given, returns each row's P(ask) on
-    its other views of the notes, pooled with the row's own. `decisions` records (P(ask), asked) per row.
+    (rows with threshold None are left alone unless they explore). `other_readings(rows)`, if given, returns each
+    row's P(ask) on its other views of the notes, pooled with the row's own. `decisions` records (P(ask), asked)
+    per row. `explorations[row]` (an Exploration or None) may take the other action and records the decision.
     With `form`, a row that decided to ask then writes the whole ask prefix and one question: no sentence end
     but "?", and the turn ends at the "?" (the words in between are the model's own)."""
     import torch
@@ -195,12 +247,18 @@ def first_token_processor(ask_ids: list[int], thresholds: list[float | None], pr
             if input_ids.shape[1] != prompt_width:
                 return self.keep_asking(input_ids, scores, input_ids.shape[1] - prompt_width)
             probs = scores.float().softmax(-1)
-            rows = [row for row, threshold in enumerate(thresholds) if threshold is not None]
+            explores = explorations or [None] * len(thresholds)
+            rows = [row for row, threshold in enumerate(thresholds)
+                    if threshold is not None or (explores[row] is not None and explores[row].active)]
             others = other_readings(rows) if other_readings is not None else {}
             for row in rows:
-                threshold = thresholds[row]
+                threshold, exploration = thresholds[row], explores[row]
                 p_ask = pooled([float(probs[row, ids].sum())] + list(others.get(row, [])))
-                asked = decide(p_ask, threshold, float(torch.rand(())) if sampling else None)
+                greedy_asks = bool(scores[row, ids].max() >= scores[row].max())
+                asked, chance = decision_chance(p_ask, threshold, float(torch.rand(())) if sampling else None,
+                                                greedy_asks)
+                if exploration is not None:
+                    asked = exploration.settle(p_ask, chance, asked)
                 self.decisions[row] = (p_ask, asked)
                 if asked:
                     keep = scores[row, ids].clone()

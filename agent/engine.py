@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+if TYPE_CHECKING:
+    from .decision import Exploration
 
 
 class EngineError(RuntimeError):
@@ -39,17 +42,22 @@ class Generation:
 class Engine(Protocol):
     name: str
 
-    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
-        """Yield text pieces of one reply. Raises EngineError on failure."""
+    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None,
+               explore: "Exploration | None" = None) -> Iterator[str]:
+        """Yield text pieces of one reply. Raises EngineError on failure.
+
+        `explore` (a turn that may ask): the serving exploration, settled where the ask decision is applied
+        (agent/decision.py); it records the decision's P(ask) and the action taken."""
 
     def generate_batch(
         self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
-        prefixes: list[str] | None = None,
+        prefixes: list[str] | None = None, explorations: "list[Exploration | None] | None" = None,
     ) -> list[Generation]:
         """Many independent replies at once (simulation, evaluation).
 
         `prefixes` force the start of each reply (the text returned includes it):
-        the simulator's exploration uses it to make the behaviour policy ask.
+        the simulator's forced asks use it to make the behaviour policy ask.
+        `explorations[i]`: prompt i's serving exploration, as `stream`'s `explore`.
         """
 
     def load_adapter(self, adapter_id: str, path: Path) -> None:

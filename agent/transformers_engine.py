@@ -18,7 +18,8 @@ import torch
 from transformers import LogitsProcessorList
 
 from .batching import StreamBatcher
-from .decision import AskDecision, ask_token_ids, first_token_processor, may_ask, question_form, read_ask_decision
+from .decision import (AskDecision, Exploration, ask_token_ids, first_token_processor, may_ask, question_form,
+                       read_ask_decision)
 from .engine import AdapterLoadError, EngineError, Generation, GenerationParams, validate_adapter_folder
 
 BATCH_SIZE = 8
@@ -148,19 +149,21 @@ class TransformersEngine:
         return out
 
     def decision_processor(self, adapter: str | None, rows_may_ask: list[bool], params: GenerationParams,
-                           prompt_width: int, views: list[list[list[int]]] | None = None) -> list:
-        """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask
-        ([] when the adapter has no threshold or the caller turned it off). `views[row]`: the row's other
-        views of the notes (view_ids)."""
+                           prompt_width: int, views: list[list[list[int]]] | None = None,
+                           explorations: list[Exploration | None] | None = None) -> list:
+        """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask, and
+        each row's exploration (`explorations[row]`, agent/decision.py) ([] when there is nothing to apply).
+        `views[row]`: the row's other views of the notes (view_ids)."""
         decision = self.ask_decision(adapter, params)
-        if decision is None or not any(rows_may_ask):
+        explorations = [e if ok else None for e, ok in zip(explorations or [None] * len(rows_may_ask), rows_may_ask)]
+        if not any(rows_may_ask) or (decision is None and not any(e is not None and e.active for e in explorations)):
             return []
-        thresholds = [decision.threshold if ok else None for ok in rows_may_ask]
+        thresholds = [decision.threshold if ok and decision is not None else None for ok in rows_may_ask]
         views_by_row = {row: v for row, v in enumerate(views or []) if v and rows_may_ask[row]}
         readings = (lambda rows: self._view_readings({r: views_by_row[r] for r in rows if r in views_by_row})
                     ) if views_by_row else None
         return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0,
-                                      other_readings=readings, form=self._question_form)]
+                                      other_readings=readings, form=self._question_form, explorations=explorations)]
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
@@ -170,12 +173,13 @@ class TransformersEngine:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kwargs
 
-    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
-        yield from self._batcher.stream(messages, params, adapter)
+    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None,
+               explore: Exploration | None = None) -> Iterator[str]:
+        yield from self._batcher.stream(messages, params, adapter, explore)
 
     def generate_batch(
         self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
-        prefixes: list[str] | None = None,
+        prefixes: list[str] | None = None, explorations: list[Exploration | None] | None = None,
     ) -> list[Generation]:
         out: list[Generation] = []
         for start in range(0, len(prompts), BATCH_SIZE):
@@ -185,7 +189,9 @@ class TransformersEngine:
             rows_may_ask = [may_ask(p) and not (chunk_prefixes and chunk_prefixes[i]) for i, p in enumerate(chunk)]
             decision = self.ask_decision(adapter, params)
             views = [self.view_ids(p, decision) if ok else [] for p, ok in zip(chunk, rows_may_ask)]
-            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1], views)
+            chunk_explorations = None if explorations is None else explorations[start : start + BATCH_SIZE]
+            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1], views,
+                                                 chunk_explorations)
             with self._lock, torch.inference_mode(), self._select(adapter):
                 if params.seed is not None:
                     torch.manual_seed(params.seed + start)

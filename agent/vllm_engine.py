@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .decision import Exploration
 from .engine import EngineError, Generation, GenerationParams
 from .vllm.adapters import AdapterRegistry
 from .vllm.client import ServerClient, chat_request, normalize_url
@@ -178,10 +179,11 @@ class VllmEngine:
 
     # -- generation -----------------------------------------------------------
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
-                       seed_offset: int = 0) -> str:
-        """The forced start of the reply that applies the adapter's calibrated ask decision ("" = none needed);
-        see agent/vllm/decision_requests.py."""
-        return self._decision.decided_prefix(messages, params, adapter, seed_offset, concurrent=self.concurrent_views)
+                       seed_offset: int = 0, exploration: Exploration | None = None) -> str:
+        """The forced start of the reply that applies the adapter's calibrated ask decision and the turn's
+        exploration ("" = none needed); see agent/vllm/decision_requests.py."""
+        return self._decision.decided_prefix(messages, params, adapter, seed_offset, concurrent=self.concurrent_views,
+                                             exploration=exploration)
 
     def _complete(self, messages: list[dict], params: GenerationParams, adapter: str | None, *, prefix: str = "",
                   stream: bool = False, seed_offset: int = 0, question: bool = False):
@@ -189,10 +191,11 @@ class VllmEngine:
                               seed_offset=seed_offset, question=question)
         return self._registry.complete(kwargs, adapter)
 
-    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None) -> Iterator[str]:
+    def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None,
+               explore: Exploration | None = None) -> Iterator[str]:
         self._ensure_server()
         try:
-            prefix = self.decided_prefix(messages, params, adapter)
+            prefix = self.decided_prefix(messages, params, adapter, exploration=explore)
             if prefix:
                 yield prefix
             response = self._complete(messages, params, adapter, prefix=prefix, stream=True,
@@ -208,10 +211,12 @@ class VllmEngine:
 
     def generate_batch(
         self, prompts: list[list[dict]], params: GenerationParams, adapter: str | None = None,
-        prefixes: list[str] | None = None,
+        prefixes: list[str] | None = None, explorations: list[Exploration | None] | None = None,
     ) -> list[Generation]:
         if prefixes is not None and len(prefixes) != len(prompts):
             raise ValueError(f"{len(prefixes)} prefixes for {len(prompts)} prompts")
+        if explorations is not None and len(explorations) != len(prompts):
+            raise ValueError(f"{len(explorations)} explorations for {len(prompts)} prompts")
         if not prompts:
             return []
         self._ensure_server()
@@ -219,7 +224,8 @@ class VllmEngine:
 
         def one(i: int) -> Generation:
             given = prefixes[i] if prefixes is not None else ""
-            prefix = given or self.decided_prefix(prompts[i], params, adapter, i)
+            prefix = given or self.decided_prefix(prompts[i], params, adapter, i,
+                                                  None if explorations is None else explorations[i])
             response = self._complete(prompts[i], params, adapter, prefix=prefix, seed_offset=i,
                                       question=not given and prefix == ASK_PREFIX)
             text = response.choices[0].message.content or ""

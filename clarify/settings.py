@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # Conversation policy
     max_clarifying_questions: int = Field(1, ge=0, le=5, description="Horizon: questions before the agent must answer.")
     question_cost: float = Field(0.1, ge=0.0, le=1.0, description="Reward lost per clarifying question asked.")
+    explore: float = Field(0.1, ge=0.0, le=0.5, description="Exploration: on a reply that may ask a clarifying question, the served model takes the other action (asks when its decision would answer, answers when it would ask) with this probability, and the log records each turn's P(ask), action, propensity and whether it explored, so the learner sees both actions. 0 = off (the decision alone). 0.1: a user meets one off-policy reply in 10 that may ask, costing at most a needless question (0.1 reward) or a guess, and the learner gets both actions on about 10% of contexts, enough for per-action means after a few hundred conversations.")
     max_message_chars: int = Field(4000, ge=1, description="Longer user messages are refused with a clear error.")
     max_context_chars: int = Field(8000, ge=1, description="Longer reference notes are refused.")
 

@@ -46,6 +46,14 @@ class Turn:
     status: str
     error: str | None
     created_at: datetime
+    # The serving policy's ask decision (agent/decision.py Exploration); None where the turn could not ask.
+    p_ask: float | None = None
+    action: str | None = None
+    propensity: float | None = None
+    explored: bool | None = None
+
+
+ACTIONS = ("ask", "answer")
 
 
 def context_hash(context: str) -> str:
@@ -71,7 +79,7 @@ def conversation_key(context: str, opening: str) -> str:
 
 
 _TURN_COLUMNS = ("id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,"
-                 " completion_tokens, status, error, created_at")
+                 " completion_tokens, status, error, created_at, p_ask, action, propensity, explored")
 
 
 class ConversationStore(StoreBase):
@@ -126,18 +134,30 @@ class ConversationStore(StoreBase):
         completion_tokens: int | None = None,
         status: str = "ok",
         error: str | None = None,
+        p_ask: float | None = None,
+        action: str | None = None,
+        propensity: float | None = None,
+        explored: bool | None = None,
     ) -> str:
+        """Queue a turn. An agent turn that may ask can carry the serving policy's decision: its P(ask), the
+        action taken, that action's propensity and whether exploration chose it (agent/decision.py)."""
         if role not in ROLES:
             raise LogError(f"Unknown role {role!r}.")
         if kind not in TURN_KINDS or (role == "user") != (kind == "user"):
             raise LogError(f"Turn kind {kind!r} does not fit role {role!r}.")
         if status not in ("ok", "failed"):
             raise LogError(f"Unknown turn status {status!r}.")
+        if action is not None and (action not in ACTIONS or role != "assistant"):
+            raise LogError(f"Action {action!r} does not fit a {role} turn.")
+        for name, value in (("p_ask", p_ask), ("propensity", propensity)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise LogError(f"{name} must be in [0, 1], got {value}.")
         tid = new_id()
         queued = self._writer.put_turn(
             conversation_id,
             lambda idx: (tid, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms,
-                         prompt_tokens, completion_tokens, status, error, now()),
+                         prompt_tokens, completion_tokens, status, error, now(), p_ask, action, propensity,
+                         explored),
             self._next_idx_in_db,
         )
         if not queued:

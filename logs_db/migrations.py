@@ -154,6 +154,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE conversations ADD COLUMN rated_reward DOUBLE;       -- last rating of the final agent turn
         """ + REBUILD_SUMMARY_SQL,
     ),
+    (
+        "turn_exploration",
+        """
+        -- The serving policy's ask decision on each agent turn that may ask (issue 33; agent/decision.py
+        -- Exploration). NULL on user turns, on turns that could not ask, and where no decision was read.
+        ALTER TABLE turns ADD COLUMN p_ask DOUBLE;         -- the decision's P(the reply asks)
+        ALTER TABLE turns ADD COLUMN action VARCHAR;       -- ask | answer: the action taken
+        ALTER TABLE turns ADD COLUMN propensity DOUBLE;    -- the serving policy's probability of that action
+        ALTER TABLE turns ADD COLUMN explored BOOLEAN;     -- the exploration took the action the decision did not
+        """,
+    ),
 ]
 
 

@@ -40,6 +40,7 @@ TURN_SCHEMA = pa.schema([
     ("kind", pa.string()), ("text", pa.string()), ("adapter_id", pa.string()), ("engine", pa.string()),
     ("latency_ms", pa.float64()), ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()),
     ("status", pa.string()), ("error", pa.string()), ("created_at", pa.timestamp("us", tz="UTC")),
+    ("p_ask", pa.float64()), ("action", pa.string()), ("propensity", pa.float64()), ("explored", pa.bool_()),
 ])
 REWARD_SCHEMA = pa.schema([("conversation_id", pa.string()), ("reward", pa.float64())])
 SUMMARY_SCHEMA = pa.schema([
@@ -56,9 +57,9 @@ FROM batch_conversations
 """
 INSERT_TURNS_SQL = """
 INSERT INTO turns (id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,
-                   completion_tokens, status, error, created_at)
+                   completion_tokens, status, error, created_at, p_ask, action, propensity, explored)
 SELECT id, conversation_id, idx, role, kind, text, adapter_id, engine, latency_ms, prompt_tokens,
-       completion_tokens, status, error, CAST(created_at AS TIMESTAMP)
+       completion_tokens, status, error, CAST(created_at AS TIMESTAMP), p_ask, action, propensity, explored
 FROM batch_turns
 """
 # A new final agent turn: its ratings are yet to come, so the rating reward starts over.

@@ -108,6 +108,7 @@ def serve_command(
             horizon=settings.max_clarifying_questions,
             max_message_chars=settings.max_message_chars,
             max_context_chars=settings.max_context_chars,
+            explore=settings.explore,
         )
         if settings.ab_candidate is not None:
             try:

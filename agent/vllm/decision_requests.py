@@ -16,7 +16,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ..decision import ask_start_words, decide, may_ask, pooled
+from ..decision import Exploration, ask_start_words, decision_chance, may_ask, pooled
 from ..engine import EngineError, GenerationParams
 from ..policy import ASK_PREFIXES
 from .adapters import AdapterRegistry
@@ -34,28 +34,34 @@ class DecisionRequests:
         self._token_ids: dict[str, int] = {}   # the served tokenizer's first token of each ask word
 
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
-                       seed_offset: int = 0, *, concurrent: bool = False) -> str:
-        """The forced start of the reply that applies the adapter's decision ("" = none needed).
+                       seed_offset: int = 0, *, concurrent: bool = False,
+                       exploration: Exploration | None = None) -> str:
+        """The forced start of the reply that applies the adapter's decision ("" = none needed), and the turn's
+        `exploration` (agent/decision.py; with a rate above 0 the base model's own first token is decided here too).
 
         Asking forces the whole ask prefix (and the request then constrains the rest to one question,
         QUESTION_REGEX); not asking, when the likeliest token would ask, forces the likeliest other token.
         `concurrent`: send the other views' requests at once.
         """
-        decision = self._registry.decision(adapter)
-        if decision is None or not params.calibrated_ask or not may_ask(messages):
+        decision = self._registry.decision(adapter) if params.calibrated_ask else None
+        if not may_ask(messages) or (decision is None and (exploration is None or not exploration.active)):
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
-        views = [messages] + decision.other_views(messages)
+        views = [messages] + (decision.other_views(messages) if decision is not None else [])
         results = self._readings(views, params, adapter, word, ask_words, concurrent)
         readings, others = [p for p, _ in results], next((top for _, top in results if top), [])
         p_ask = pooled(readings)
         draw = None
         if params.temperature > 0:
             draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
-        if decide(p_ask, decision.threshold, draw):
-            return ASK_PREFIX
         others = [(token, p) for token, p in others if token and token.isprintable()]
+        asks, chance = decision_chance(p_ask, decision.threshold if decision is not None else None, draw,
+                                       greedy_asks=not others or readings[0] >= others[0][1])
+        if exploration is not None:
+            asks = exploration.settle(p_ask, chance, asks)
+        if asks:
+            return ASK_PREFIX
         if not others or (draw is None and others[0][1] > readings[0]):
             return ""  # greedy decoding of this prompt would not ask anyway
         if draw is None:

@@ -36,7 +36,7 @@ class ScriptedEngine:
         self.gate.set()
         self.started = threading.Event()
 
-    def stream(self, messages, params, adapter=None):
+    def stream(self, messages, params, adapter=None, explore=None):
         self.started.set()
         for i, piece in enumerate(self.pieces):
             if self.fail_after is not None and i >= self.fail_after:
