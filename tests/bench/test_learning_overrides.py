@@ -135,6 +135,6 @@ def test_bad_seed_counts_are_refused_before_any_work(argv, message, tmp_path):
 def test_every_field_the_training_run_sets_itself_has_a_bench_option_to_name():
     from learner.jobs import SET_BY_RUN_TRAINING
 
-    from learning import USE_INSTEAD
+    from bench.learning_plan import USE_INSTEAD
 
     assert set(SET_BY_RUN_TRAINING) <= set(USE_INSTEAD)
