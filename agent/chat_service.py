@@ -210,16 +210,11 @@ class ChatService:
             )
             raise
         reply.text = reply.text.strip()
-        decided = explore is not None and explore.action is not None
+        columns = explore.columns() if explore is not None else {}
         # The action the policy took is the turn's kind (a forbidden ask that still ends in "?" is an answer).
-        reply.kind = explore.action if decided else classify_agent_turn(reply.text)
+        reply.kind = columns.get("action") or classify_agent_turn(reply.text)
         reply.turn_id = self.store.add_turn(
             conversation_id, role="assistant", kind=reply.kind, text=reply.text, adapter_id=adapter,
             engine=self.engine.name, latency_ms=(time.perf_counter() - started) * 1000,
-            completion_tokens=n_pieces, **(decision_columns(explore) if decided else {}),
+            completion_tokens=n_pieces, **columns,
         )
-
-
-def decision_columns(explore: Exploration) -> dict:
-    """The turn columns of a settled exploration (logs_db.conversations.ConversationStore.add_turn)."""
-    return dict(p_ask=explore.p_ask, action=explore.action, propensity=explore.propensity, explored=explore.explored)

@@ -92,6 +92,10 @@ def simulate_command(
              "forced question names the note facts that match the question (--ask-first).")] = False,
     answer_tries: Annotated[int, typer.Option(
         "--answer-tries", min=1, help="Behaviour policy: resample a wrong final answer up to this many times.")] = 1,
+    explore: Annotated[Optional[float], typer.Option(
+        "--explore", min=0.0, max=0.5,
+        help="Serving exploration: on a turn that may ask and is not forced, take the other action with this "
+             "probability, as the Chat tab does. Default: settings.explore (CLARIFY_EXPLORE); 0 = off.")] = None,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Also print every conversation (to stderr).")] = False,
     limit: LimitOpt = None,
     seed: SeedOpt = None,
@@ -106,7 +110,8 @@ def simulate_command(
     from .engine import EngineError, GenerationParams
     from .simulator import log_conversations, run_conversations, summarize
 
-    settings = make_settings(data_dir=data_dir, model=model, engine=engine, vllm_url=vllm_url, threads=threads)
+    settings = make_settings(data_dir=data_dir, model=model, engine=engine, vllm_url=vllm_url, threads=threads,
+                             explore=explore)
     if ask_first > per_item:
         fail(f"--ask-first ({ask_first}) cannot exceed --per-item ({per_item}).")
     path = items or TRAIN_ITEMS
@@ -123,7 +128,7 @@ def simulate_command(
                 eng, loaded, per_item=per_item, params=GenerationParams(max_new_tokens=max_new_tokens),
                 temperatures=temps, adapter=adapter_id, horizon=settings.max_clarifying_questions,
                 question_cost=settings.question_cost, seed=seed, ask_first=ask_first, hint_answers=hint_answers,
-                extractive_answers=extractive_answers, answer_tries=answer_tries,
+                extractive_answers=extractive_answers, answer_tries=answer_tries, explore=settings.explore,
             )
         except EngineError as exc:
             fail(str(exc), code=1)

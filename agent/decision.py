@@ -205,6 +205,12 @@ class Exploration:
         p = (1 - self.rate) * self.ask_chance + self.rate * (1 - self.ask_chance)
         return p if self.action == "ask" else 1 - p
 
+    def columns(self) -> dict:
+        """What a logged agent turn records of it (logs_db ConversationStore.add_turn); {} when nothing was decided."""
+        if self.action is None:
+            return {}
+        return dict(p_ask=self.p_ask, action=self.action, propensity=self.propensity, explored=self.explored)
+
 
 def decision_chance(p_ask: float, threshold: float | None, draw: float | None,
                     greedy_asks: bool) -> tuple[bool, float]:

@@ -85,6 +85,7 @@ def evaluate(
         engine, items, per_item=1,
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, calibrated_ask=calibrated_ask),
         adapter=adapter, horizon=horizon, question_cost=question_cost, seed=seed, ask_first=0,
+        explore=0.0,  # the benchmark and the gate measure the policy itself: never its serving exploration
         progress=progress, desc="eval",
     )
     metrics, details = compute_metrics(convs)

@@ -26,6 +26,11 @@ sees: answers are the note sentence closest to the user's words
 (``extractive_answer``) and a forced question names the note facts that match
 the question (``extractive_question``).
 
+Serving exploration (``explore``, Settings.explore for ``clarify simulate``): on every agent turn that may ask and
+is not forced, the policy takes the action its decision did not choose with that probability, as the Chat tab does
+(agent/decision.py ``Exploration``; the draw is seeded by item, conversation and turn), and the turn records its
+P(ask), action, propensity and whether it explored. The evaluation never explores.
+
 Conversations run in lockstep: each round generates the next agent turn of
 every pending conversation in batched ``engine.generate_batch`` calls, then
 the users reply, and only the conversations still open go to the next round.
@@ -40,6 +45,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from .decision import Exploration, may_ask
 from .engine import Engine, GenerationParams
 from .grader import conversation_reward, grade_answer
 from .items import Item
@@ -88,6 +94,11 @@ class SimTurn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reply: str | None = None       # a user's reply to a question: clarification | yes | no | unhelpful
+    # The serving decision of an agent turn that explored (agent/decision.py Exploration); None otherwise.
+    p_ask: float | None = None
+    action: str | None = None
+    propensity: float | None = None
+    explored: bool | None = None
 
 
 @dataclass
@@ -104,6 +115,7 @@ class SimulatedConversation:
     hint_answers: bool = False     # behaviour: answer a clarification from the restated question
     answer_tries: int = 1          # behaviour: sample a wrong final answer again, up to this many times
     extractive: bool = False       # behaviour: answers come from extractive_answer, not the model
+    explore: float = 0.0           # serving exploration rate of the turns that may ask
     tries: int = 0
     done: bool = False
     correct: bool = False
@@ -148,6 +160,7 @@ class SimulatedConversation:
             "hint_answers": self.hint_answers,
             "answer_tries": self.tries + 1,
             "extractive": self.extractive,
+            "explore": self.explore,
             "intent": self.intent,
             "index": self.index,
             "seed": self.seed,
@@ -204,6 +217,7 @@ def run_conversations(
     hint_answers: bool = False,
     answer_tries: int = 1,
     extractive_answers: bool = False,
+    explore: float = 0.0,
     progress: bool = True,
     desc: str = "simulate",
     chunk_size: int | None = DEFAULT_CHUNK,
@@ -214,7 +228,8 @@ def run_conversations(
     `temperatures` is given: then conversation j of each item samples at
     temperatures[j % len(temperatures)], as Swift's several trajectories per
     context). Conversations j < `ask_first` of each item are forced to ask
-    first. `adapter` must already be loaded in the engine (None = base model).
+    first. `explore`: the serving exploration rate (module docstring; 0 = none).
+    `adapter` must already be loaded in the engine (None = base model).
     Each round's prompts go to the engine `chunk_size` at a time (None = all in
     one call): a multiple of the transformers engine's batch of 8 costs nothing
     and lets the progress bar move.
@@ -226,6 +241,8 @@ def run_conversations(
         raise ValueError(f"ask_first must be between 0 and per_item ({per_item}), got {ask_first}")
     if horizon < 0:
         raise ValueError(f"horizon must be >= 0, got {horizon}")
+    if not 0.0 <= explore <= 1.0:
+        raise ValueError(f"explore must be between 0 and 1, got {explore}")
     temps = list(temperatures) if temperatures else [params.temperature]
     convs: list[SimulatedConversation] = []
     for item in items:
@@ -233,7 +250,7 @@ def run_conversations(
             conv = SimulatedConversation(
                 item=item, index=j, intent=draw_intent(item, j, seed), temperature=float(temps[j % len(temps)]),
                 forced_prefix=ask_prefix(item, j, seed) if j < ask_first else None, hint_answers=hint_answers,
-                answer_tries=answer_tries, extractive=extractive_answers,
+                answer_tries=answer_tries, extractive=extractive_answers, explore=explore,
                 adapter=adapter, engine=getattr(engine, "name", type(engine).__name__), seed=seed,
             )
             conv.turns.append(SimTurn("user", "user", item.question))
@@ -287,20 +304,24 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
     Returns how many conversations finished.
     """
     prefixes = [c.forced_prefix if c.forced_prefix and not c.agent_turns else "" for c in chunk]
+    explorations = [_exploration(c, prompt) if not prefix else None for c, prefix, prompt in zip(chunk, prefixes, prompts)]
+    extra = {"explorations": explorations} if any(explorations) else {}
     started = time.perf_counter()
-    gens = engine.generate_batch(prompts, params, adapter=adapter, prefixes=prefixes if any(prefixes) else None)
+    gens = engine.generate_batch(prompts, params, adapter=adapter, prefixes=prefixes if any(prefixes) else None,
+                                 **extra)
     per_conv_ms = (time.perf_counter() - started) * 1000 / len(chunk)   # the call's time, shared
     if len(gens) != len(chunk):
         raise RuntimeError(f"engine returned {len(gens)} replies for {len(chunk)} prompts")
     finished = 0
-    for conv, prefix, gen in zip(chunk, prefixes, gens):
+    for conv, prefix, gen, exploration in zip(chunk, prefixes, gens, explorations):
         final = must_answer(conv.messages, horizon)
         text = gen.text.strip()
         if prefix:
             text = cut_after_first_question(text)
-        kind = classify_agent_turn(text)
+        columns = exploration.columns() if exploration is not None else {}
+        kind = columns.get("action") or classify_agent_turn(text)  # the action taken, as in chat
         conv.turns.append(SimTurn("assistant", kind, text, latency_ms=per_conv_ms,
-                                  prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens))
+                                  prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, **columns))
         if final or kind != "ask":
             if conv.tries + 1 < conv.answer_tries and not grade_answer(conv.item, conv.intent, text).correct:
                 # Verifier-assisted behaviour policy: a wrong final answer is sampled again (hotter) next
@@ -314,6 +335,15 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
         else:
             _user_turn(conv, text)
     return finished
+
+
+def _exploration(conv: SimulatedConversation, prompt: list[dict]) -> Exploration | None:
+    """The serving exploration of the conversation's next agent turn (None: no exploration, or it must answer);
+    its draw is seeded by the item, the conversation and the turn, like the users' replies."""
+    if conv.explore <= 0 or not may_ask(prompt):
+        return None
+    draw = stable_int("explore", conv.seed, conv.item.id, conv.index, len(conv.agent_turns)) / 2**64
+    return Exploration(conv.explore, draw)
 
 
 def _user_turn(conv: SimulatedConversation, question: str) -> None:
@@ -352,7 +382,8 @@ def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: 
                 cid, role=turn.role, kind=turn.kind, text=turn.text,
                 adapter_id=conv.adapter if assistant else None, engine=conv.engine if assistant else None,
                 latency_ms=turn.latency_ms, prompt_tokens=turn.prompt_tokens,
-                completion_tokens=turn.completion_tokens,
+                completion_tokens=turn.completion_tokens, p_ask=turn.p_ask, action=turn.action,
+                propensity=turn.propensity, explored=turn.explored,
             )
         store.set_conversation_reward(cid, conv.reward)
         conv.conversation_id = cid

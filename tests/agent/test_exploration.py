@@ -15,12 +15,16 @@ import pytest
 from agent.chat_service import DEFAULT_NOTES, ChatService
 from agent.decision import QUESTION_REGEX, Exploration, ask_odds
 from agent.engine import GenerationParams
+from agent.evaluate import evaluate
+from agent.items import load_items
 from agent.policy import ASK_PREFIXES, Message, build_prompt
+from agent.simulator import log_conversations, run_conversations
 from agent.vllm.supervisor import server_python
 
 GREEDY = GenerationParams(max_new_tokens=24, temperature=0.0)
 QUESTION = "How much is an espresso?"
 COLUMNS = "role, kind, text, p_ask, action, propensity, explored"
+FIXTURE = Path(__file__).parent / "fixtures" / "items.jsonl"
 
 
 def logged(store, cid: str) -> list[dict]:
@@ -144,6 +148,29 @@ def test_generate_batch_explores_the_rows_given_an_exploration(engine):
     plain, explored = (engine.generate_batch([first, first], GREEDY, explorations=e) for e in (None, explorations))
     assert explored[1].text == plain[1].text == plain[0].text
     assert explored[0].text.startswith(ASK_PREFIXES[0]) and explorations[0].action == "ask"
+
+
+def test_simulation_explores_like_the_chat_and_the_evaluation_never_does(engine, store):
+    """`clarify simulate`'s path: every first turn flips at explore=1 (seeded per item, conversation and turn), the
+    logged turns carry the decision; the evaluation (the gate's) runs the same items without exploring."""
+    cafe = next(i for i in load_items(FIXTURE) if i.id == "cafe-espresso")
+    kwargs = dict(per_item=2, params=GenerationParams(max_new_tokens=24), progress=False)
+    plain = run_conversations(engine, [cafe], **kwargs)
+    explored = run_conversations(engine, [cafe], explore=1.0, **kwargs)
+    for before, after in zip(plain, explored):
+        first = after.agent_turns[0]
+        assert before.agent_turns[0].kind == "answer" and before.agent_turns[0].explored is None
+        assert (first.kind, first.action, first.explored, first.propensity) == ("ask", "ask", True, 1.0)
+        assert first.text.startswith(ASK_PREFIXES[0]) and after.meta()["explore"] == 1.0
+        assert after.agent_turns[-1].action is None   # the answer after the question must answer
+    [cid, _] = log_conversations(store, explored)
+    asked = [t for t in logged(store, cid) if t["role"] == "assistant"][0]
+    assert (asked["action"], asked["explored"], asked["propensity"]) == ("ask", True, 1.0)
+    assert asked["p_ask"] == pytest.approx(explored[0].agent_turns[0].p_ask)
+
+    result = evaluate(engine, [cafe], max_new_tokens=24, progress=False)
+    assert [t.explored for c in result.conversations for t in c.agent_turns] == [None] * 1
+    assert result.conversations[0].meta()["explore"] == 0.0
 
 
 needs_vllm = pytest.mark.skipif(
