@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from learner.trainer import WeightedCollator, per_example_nll, per_example_parts, weighted_loss
+from learner.trainer import WeightedCollator, per_example_nll, weighted_loss
 from learner.weights import Trajectory, compute_turn_weights, compute_weights, filtered_sft_weights, swift_weights
 
 
@@ -173,79 +173,3 @@ def test_negative_weight_nll_cap_bounds_the_push(tiny_model):
     assert x.grad.tolist() == [0.0, -0.5]  # capped: no push; under the cap: the usual gradient
     assert weighted_loss(nll, b["weights"], negative_nll_cap=None).item() == pytest.approx(
         weighted_loss(nll, b["weights"]).item())
-
-
-def _decision_batch(first_target: int):
-    """One example whose first agent token is `first_target` (the decision), then two more tokens."""
-    features = [{"input_ids": [1, 5, 6, first_target, 8, 2], "labels": [-100, -100, -100, first_target, 8, 2],
-                 "weight": 1.0, "first_token_weight": 4.0}]
-    return WeightedCollator(pad_token_id=0)(features)
-
-
-@pytest.mark.parametrize("first_target, asked", [(7, True), (11, True), (9, False)])
-def test_the_decision_token_is_scored_as_ask_or_answer(tiny_model, first_target, asked):
-    """With ask ids {7, 11}: an ask's decision NLL is -log(P(7) + P(11)), an answer's -log(1 - P(7) - P(11)),
-    counted first_token_weight times in the example's mean; the other tokens are plain NLL."""
-    b = _decision_batch(first_target)
-    ask_ids = torch.tensor([7, 11])
-    decision, rest = per_example_parts(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
-                                       first_token_weights=b["first_token_weights"], ask_ids=ask_ids)
-    probs = F.softmax(tiny_model(input_ids=b["input_ids"]).logits[0, 2], -1)
-    p_ask = (probs[7] + probs[11]).item()
-    expected_decision = -math.log(p_ask if asked else 1 - p_ask)
-    others = _hand_token_nlls(tiny_model, [1, 5, 6, first_target, 8, 2], [-100, -100, -100, first_target, 8, 2])[1:]
-    assert decision.item() == pytest.approx(4 * expected_decision / 6, rel=1e-4)
-    assert rest.item() == pytest.approx(sum(others) / 6, rel=1e-4)
-
-
-def test_a_negative_weight_teaches_the_other_action_with_a_positive_one(tiny_model):
-    """A logged ask with weight -1: the loss's decision part is +1 x -log(1 - P(ask)), so a gradient step makes
-    answering more likely and the loss stays bounded below (no push to make an unlikely ask ever less likely)."""
-    b = _decision_batch(7)
-    ask_ids = torch.tensor([7, 11])
-    model = LlamaForCausalLM(tiny_model.config)
-    model.load_state_dict(tiny_model.state_dict())
-    weights = torch.tensor([-1.0])
-
-    def p_ask():
-        with torch.no_grad():
-            probs = F.softmax(model(input_ids=b["input_ids"]).logits[0, 2], -1)
-        return (probs[7] + probs[11]).item()
-
-    decision, rest = per_example_parts(model, b["input_ids"], b["attention_mask"], b["labels"],
-                                       first_token_weights=b["first_token_weights"], ask_ids=ask_ids,
-                                       flip_decision=weights < 0)
-    before = p_ask()
-    assert decision.item() == pytest.approx(4 * -math.log(1 - before) / 6, rel=1e-4)
-    loss = weighted_loss(rest, weights, decision=decision)
-    loss.backward()
-    with torch.no_grad():
-        for p in model.parameters():
-            p -= 0.5 * p.grad
-    assert p_ask() < before
-    assert (weights.abs() * decision).item() >= 0
-
-
-def test_the_trainer_without_ask_ids_keeps_the_plain_token_loss(tiny_model):
-    """per_example_nll without ask ids is the k-times-weighted plain mean (what DPO/KTO-free callers rely on)."""
-    b = _decision_batch(7)
-    nll = per_example_nll(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
-                          first_token_weights=b["first_token_weights"])
-    tokens = _hand_token_nlls(tiny_model, [1, 5, 6, 7, 8, 2], [-100, -100, -100, 7, 8, 2])
-    assert nll.item() == pytest.approx((4 * tokens[0] + sum(tokens[1:])) / 6, rel=1e-4)
-
-
-def test_a_negative_weight_leaves_the_turns_words_alone(tiny_model):
-    """With a decision part, a negative-weight first turn contributes |w| x its decision part only: its words
-    (the rest of the turn) get no gradient; a positive weight keeps w x (decision + rest)."""
-    b = _decision_batch(7)
-    ask_ids = torch.tensor([7, 11])
-    has = torch.tensor([True])
-    for w in (-2.0, 2.0):
-        weights = torch.tensor([w])
-        decision, rest = per_example_parts(tiny_model, b["input_ids"], b["attention_mask"], b["labels"],
-                                           first_token_weights=b["first_token_weights"], ask_ids=ask_ids,
-                                           flip_decision=weights < 0)
-        loss = weighted_loss(rest, weights, 3.0, decision=decision, has_decision=has)
-        expected = abs(w) * decision.item() + (w * rest.item() if w > 0 else 0.0)
-        assert loss.item() == pytest.approx(expected, rel=1e-5)
