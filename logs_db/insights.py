@@ -20,7 +20,8 @@ SOURCES = ("ui", "api", "simulated")
 # (last rating of the final agent turn) is a summary column kept on every write (migration 3).
 _RATED = """
 WITH rated AS (
-    SELECT c.id, c.source, c.adapter_id, c.arm, c.created_at, coalesce(c.reward, c.rated_reward) AS reward
+    SELECT c.id, c.source, c.adapter_id, c.arm, c.created_at, c.first_agent_kind,
+           coalesce(c.reward, c.rated_reward) AS reward
     FROM conversations c
     WHERE coalesce(c.reward, c.rated_reward) IS NOT NULL
       AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
@@ -46,6 +47,22 @@ SELECT CAST(date_trunc('day', c.created_at) AS TIMESTAMP) AS day, c.source,
 FROM conversations c
 WHERE c.first_agent_kind IS NOT NULL AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
 GROUP BY ALL ORDER BY day, c.source
+"""
+
+# Exploration (agent/decision.py): the share of the agent turns with a decision that took the other action.
+EXPLORED_PER_DAY_SQL = """
+SELECT CAST(date_trunc('day', t.created_at) AS TIMESTAMP) AS day, c.source,
+       avg(CASE WHEN t.explored THEN 1.0 ELSE 0.0 END) AS explored_share, count(*) AS turns
+FROM turns t JOIN conversations c ON c.id = t.conversation_id
+WHERE t.action IS NOT NULL AND t.status = 'ok' AND (CAST(? AS VARCHAR) IS NULL OR c.source = ?)
+GROUP BY ALL ORDER BY day, c.source
+"""
+
+# Mean reward of rated conversations by the action of their first agent turn (its kind is the action taken).
+REWARD_BY_ACTION_SQL = _RATED + """
+SELECT CAST(date_trunc('day', created_at) AS TIMESTAMP) AS day, first_agent_kind AS action,
+       avg(reward) AS mean_reward, count(*) AS conversations
+FROM rated WHERE first_agent_kind IS NOT NULL GROUP BY ALL ORDER BY day, action
 """
 
 RATINGS_PER_DAY_SQL = """
@@ -87,24 +104,34 @@ def _frame(store: LogStore, sql: str, params: list) -> pd.DataFrame:
     return store.query_arrow(sql, params).to_pandas()
 
 
-def reward_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+def _by_source(store: LogStore, sql: str, source: str | None) -> pd.DataFrame:
+    """A query whose two parameters pick one source (None: all)."""
     s = _source(source)
-    return _frame(store, REWARD_PER_DAY_SQL, [s, s])
+    return _frame(store, sql, [s, s])
+
+
+def reward_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    return _by_source(store, REWARD_PER_DAY_SQL, source)
 
 
 def reward_per_adapter(store: LogStore, source: str | None = None) -> pd.DataFrame:
-    s = _source(source)
-    return _frame(store, REWARD_PER_ADAPTER_SQL, [s, s])
+    return _by_source(store, REWARD_PER_ADAPTER_SQL, source)
 
 
 def ask_rate_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
-    s = _source(source)
-    return _frame(store, ASK_RATE_PER_DAY_SQL, [s, s])
+    return _by_source(store, ASK_RATE_PER_DAY_SQL, source)
+
+
+def explored_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    return _by_source(store, EXPLORED_PER_DAY_SQL, source)
+
+
+def reward_by_action_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
+    return _by_source(store, REWARD_BY_ACTION_SQL, source)
 
 
 def ratings_per_day(store: LogStore, source: str | None = None) -> pd.DataFrame:
-    s = _source(source)
-    return _frame(store, RATINGS_PER_DAY_SQL, [s, s])
+    return _by_source(store, RATINGS_PER_DAY_SQL, source)
 
 
 def eval_per_adapter(store: LogStore) -> pd.DataFrame:

@@ -45,7 +45,8 @@ class InsightsHandlers:
         self._export_dir: Path | None = None   # created on the first export
 
     def refresh(self, source: str = "all") -> tuple:
-        """(reward/day, reward/adapter, ask rate/day, ratings/day, eval/adapter, arms, message)."""
+        """(reward/day, reward/adapter, ask rate/day, ratings/day, eval/adapter, explored share/day,
+        reward by action/day, arms, message)."""
         if source not in SOURCES:
             source = "all"
         per_adapter = insights.reward_per_adapter(self.store, source)
@@ -57,7 +58,9 @@ class InsightsHandlers:
         n_rated = int(per_day["conversations"].sum())
         message = _esc(f"{n_rated} rated conversation(s) ({source}); refreshed {time.strftime('%H:%M:%S')}.")
         return (per_day, per_adapter, insights.ask_rate_per_day(self.store, source),
-                _day_label(insights.ratings_per_day(self.store, source)), evals, arms, message)
+                _day_label(insights.ratings_per_day(self.store, source)), evals,
+                insights.explored_per_day(self.store, source), insights.reward_by_action_per_day(self.store, source),
+                arms, message)
 
     @admin_only
     def export(self, fmt: str, source: str, request: gr.Request = None) -> tuple:
@@ -94,6 +97,14 @@ def build_insights_tab(h: InsightsHandlers) -> dict:
                                     elem_id="plot-reward-adapter")
         ratings_day = gr.BarPlot(x="day", y="ratings", color="kind", title="Ratings per day",
                                  elem_id="plot-ratings-day")
+    with gr.Row():
+        explored_day = gr.LinePlot(x="day", y="explored_share", color="source", title="Explored share per day",
+                                   y_title="share explored", y_lim=[0, 1], elem_id="plot-explored",
+                                   caption="Agent turns that could ask and took the action their decision did not "
+                                           "choose (CLARIFY_EXPLORE).")
+        action_day = gr.LinePlot(x="day", y="mean_reward", color="action", title="Mean reward by action per day",
+                                 y_title="mean reward", y_lim=[0, 1], elem_id="plot-reward-action",
+                                 caption="Rated conversations by whether their first agent turn asked or answered.")
     evals = gr.BarPlot(x="label", y="mean_reward", color="adapter", title="Dev-benchmark mean reward per adapter",
                        x_title="adapter · items", y_title="mean reward", y_lim=[0, 1], elem_id="plot-eval")
     arms = gr.Dataframe(pd.DataFrame(columns=ARM_COLUMNS), interactive=False, elem_id="ab-arms",
@@ -104,7 +115,7 @@ def build_insights_tab(h: InsightsHandlers) -> dict:
         export = gr.Button("Export rated conversations", elem_id="export-button")
         exported = gr.File(label="Export", interactive=False, elem_id="export-file")
 
-    outputs = [reward_day, reward_adapter, ask_day, ratings_day, evals, arms, message]
+    outputs = [reward_day, reward_adapter, ask_day, ratings_day, evals, explored_day, action_day, arms, message]
     refresh.click(h.refresh, inputs=[source], outputs=outputs, show_progress="hidden", **private)
     source.change(h.refresh, inputs=[source], outputs=outputs, show_progress="hidden", **private)
     export.click(h.export, inputs=[fmt, source], outputs=[exported, message], show_progress="hidden", **private)

@@ -87,3 +87,30 @@ def test_eval_per_adapter_keeps_the_latest_run(store):
     df = insights.eval_per_adapter(store).set_index("adapter")
     assert df.loc["base", "mean_reward"] == 0.5 and df.loc["a1", "mean_reward"] == 0.7
     assert df.loc["a1", "items"] == "dev.jsonl (n=2)" and df.loc["a1", "accuracy"] == 0.5
+
+
+def test_explored_share_and_mean_reward_by_action_per_day(store):
+    """Agent turns carry the serving decision (agent/decision.py): the explored share counts the decided turns only,
+    and the reward by action groups rated conversations by their first agent turn's action."""
+    decided = [("ask", True, 1.0), ("answer", False, 0.0), ("answer", False, 1.0), ("answer", True, None)]
+    for action, explored, rating in decided:
+        cid = store.new_conversation(source="ui", context=NOTES)
+        store.add_turn(cid, role="user", kind="user", text="How much is an espresso?")
+        text = "Do you mean Harbor?" if action == "ask" else "$3."
+        tid = store.add_turn(cid, role="assistant", kind=action, text=text, p_ask=0.2, action=action,
+                             propensity=0.1 if explored else 0.9, explored=explored)
+        if rating is not None:
+            store.add_rating(tid, kind="thumbs", value=rating)
+    simulated(store, 0.25)   # no decision logged: not in the explored share; answered first
+
+    share = insights.explored_per_day(store)
+    assert list(share.columns) == ["day", "source", "explored_share", "turns"]
+    ui = share.set_index("source").loc["ui"]
+    assert ui["explored_share"] == 0.5 and ui["turns"] == 4
+    assert "simulated" not in set(share["source"])
+    by_action = insights.reward_by_action_per_day(store).set_index("action")
+    assert list(by_action.columns) == ["day", "mean_reward", "conversations"]
+    assert by_action.loc["ask", "mean_reward"] == 1.0 and by_action.loc["ask", "conversations"] == 1
+    assert by_action.loc["answer", "conversations"] == 3                 # two rated ui, one simulated
+    assert by_action.loc["answer", "mean_reward"] == pytest.approx((0.0 + 1.0 + 0.25) / 3)
+    assert insights.reward_by_action_per_day(store, "simulated").set_index("action").loc["answer", "mean_reward"] == 0.25
