@@ -3,7 +3,8 @@
 One server is started for the whole module (30-90 s on a 2-core box) and always
 stopped by the fixture's teardown; the last test kills it on purpose, which
 costs one automatic restart. Skipped only when the vLLM environment
-(`make vllm` -> .venv-vllm) is absent. The fast tests at the bottom need no server.
+(`make vllm` -> .venv-vllm) is absent. What needs no vLLM (a stand-in server plays it) is in
+test_vllm_supervisor.py, test_vllm_client.py and test_vllm_adapters.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from agent.engine import AdapterLoadError, EngineError, GenerationParams
 from agent.policy import ASK_PREFIXES, Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
 from learner.random_adapter import random_lora_adapter
+from tests.agent.vllm_stand_in import CHAT
 
 needs_vllm = pytest.mark.skipif(
     server_python() is None,
@@ -215,70 +216,6 @@ def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(
         remote.close()
 
 
-class _ForgetfulServer:
-    """A fake client of a remote server that restarted: it knows only names loaded since, and loads slowly."""
-
-    remote = True
-    base_model = "base"
-
-    def __init__(self):
-        import threading
-
-        self.known: set[str] = set()
-        self.loads: list[str] = []
-        self.reloading = threading.Event()
-
-    def complete(self, kwargs: dict):
-        import httpx
-        import openai
-
-        if kwargs["model"] not in self.known:
-            response = httpx.Response(404, request=httpx.Request("POST", "http://remote/v1/chat/completions"))
-            raise openai.NotFoundError(f"The model `{kwargs['model']}` does not exist.", response=response, body=None)
-        return kwargs["model"]
-
-    def load_adapter(self, adapter_id, served, path):
-        self.reloading.set()
-        time.sleep(0.3)  # requests built meanwhile must still find the adapter
-        self.loads.append(served)
-        self.known.add(served)
-
-    def unload_adapter(self, served):
-        self.known.discard(served)
-
-
-def test_requests_that_fail_together_on_a_forgetful_server_reload_the_adapter_once(tmp_path):
-    """The race CI met: a request built while another one reloads the adapter must neither find it missing
-    nor load it a second time."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    import openai
-
-    from agent.vllm.adapters import AdapterRegistry
-
-    server = _ForgetfulServer()
-    registry = AdapterRegistry(server, lock=threading.RLock(), max_rank=16, ensure_server=lambda: None)
-    registry.load("views-3", _tiny_adapter(tmp_path / "views-3"))
-    old = registry.served_name("views-3")
-    server.known.clear()  # what a restart does
-    server.loads.clear()
-    server.reloading.clear()
-
-    def request() -> str:
-        return registry.complete({"model": registry.served_name("views-3")}, "views-3")
-
-    with ThreadPoolExecutor(4) as pool:
-        together = [pool.submit(request) for _ in range(3)]
-        assert server.reloading.wait(10)
-        during = pool.submit(request)  # built while the reload is under way
-        served = {future.result() for future in together + [during]}
-    assert served == set(server.loads) and len(server.loads) == 1
-    assert registry.served_name("views-3") == server.loads[0] != old
-    with pytest.raises(openai.NotFoundError):  # an adapter it never had: nothing to reload
-        registry.complete({"model": "ghost-v1"}, "ghost")
-
-
 @pytest.mark.slow
 @needs_vllm
 def test_bad_adapters_are_refused_and_serving_continues(vllm, reference, tmp_path, model_path):
@@ -362,186 +299,3 @@ def test_killed_server_fails_the_request_clearly_then_restarts(vllm, reference, 
         os.killpg(old_pid, 0)  # the old engine-core processes were cleaned up too
     # The restarted server got its adapters back.
     assert [g.text for g in vllm.generate_batch(PROMPTS, GREEDY, adapter="probe")] == reference["adapter"]
-
-
-# -- no server needed ----------------------------------------------------------------------------------------------
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_remote_url_that_does_not_answer_is_a_clear_error():
-    with pytest.raises(EngineError, match="Could not reach the vLLM server at http://127.0.0.1:"):
-        VllmEngine(url=f"127.0.0.1:{_closed_port()}/v1/")
-
-
-def test_server_python_override(monkeypatch, tmp_path):
-    monkeypatch.setenv("CLARIFY_VLLM_PYTHON", str(tmp_path / "missing" / "python"))
-    assert server_python() is None
-    with pytest.raises(EngineError, match="make vllm"):
-        VllmEngine(tmp_path)
-
-
-def test_factory_auto_without_vllm_uses_transformers(monkeypatch, settings):
-    from agent import engine_factory
-
-    monkeypatch.setenv("CLARIFY_VLLM_PYTHON", "/nonexistent/python")
-    auto = settings.with_overrides(engine="auto")
-    assert engine_factory.resolve_engine_name(auto) == "transformers"
-    assert engine_factory.resolve_engine_name(auto.with_overrides(vllm_url="http://gpu-box:8000/v1")) == "vllm"
-    monkeypatch.delenv("CLARIFY_VLLM_PYTHON")
-    assert engine_factory.resolve_engine_name(auto) == ("vllm" if server_python() else "transformers")
-
-
-def test_factory_given_url_is_never_silently_replaced(settings):
-    from agent.engine_factory import make_engine
-
-    with pytest.raises(EngineError, match="Could not reach"):
-        make_engine(settings.with_overrides(engine="auto", vllm_url=f"http://127.0.0.1:{_closed_port()}"))
-
-
-# -- access: the API key (a stand-in server, tests/agent/fake_vllm_server.py; no vLLM needed) ----------------------
-
-FAKE_SERVER = Path(__file__).with_name("fake_vllm_server.py")
-CHAT = [{"role": "user", "content": "Hi"}]
-SHORT = GenerationParams(max_new_tokens=4, temperature=0.0)
-
-
-def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _tiny_adapter(folder: Path) -> Path:
-    """A folder that passes validate_adapter_folder (the stand-in server never reads it)."""
-    folder.mkdir()
-    (folder / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8}')
-    (folder / "adapter_model.safetensors").write_bytes(b"-")
-    return folder
-
-
-@pytest.fixture
-def fake_python(tmp_path, monkeypatch) -> tuple[Path, Path]:
-    """(a "python" that runs the stand-in server instead of vLLM, the file it records requests in)."""
-    import stat
-    import sys
-
-    record = tmp_path / "requests.jsonl"
-    monkeypatch.setenv("CLARIFY_FAKE_VLLM_RECORD", str(record))
-    python = tmp_path / "bin" / "python"
-    python.parent.mkdir()
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_SERVER}" "$@"\n')
-    python.chmod(python.stat().st_mode | stat.S_IXUSR)
-    return python, record
-
-
-def _exercise(engine: VllmEngine, adapter: Path) -> None:
-    """Every kind of request the engine makes: models (at connect), adapter load/unload, tokenize, chat."""
-    engine.load_adapter("a", adapter)
-    engine._decision.token_id("Do")
-    assert [g.text for g in engine.generate_batch([CHAT], SHORT, adapter="a")] == ["Hello there."]
-    assert "".join(engine.stream(CHAT, SHORT)) == "Hello there."
-    engine.unload_adapter("a")
-
-
-def test_a_supervised_server_gets_a_fresh_key_through_its_environment_and_every_request_sends_it(
-        fake_python, tmp_path, monkeypatch):
-    import httpx
-
-    python, record = fake_python
-    monkeypatch.setenv("VLLM_API_KEY", "the-key-of-some-remote-server")  # never reaches a supervised server
-    log_path = tmp_path / "vllm.log"
-    engine = VllmEngine(tmp_path, python=python, log_path=log_path, startup_timeout=60, progress=lambda _: None)
-    try:
-        key = engine.api_key
-        assert key and len(key) >= 40 and key != "the-key-of-some-remote-server"
-        start = _records(record)[0]
-        assert start["env_key"] == key                       # the server's environment has it...
-        argv = Path(f"/proc/{engine.pid}/cmdline").read_bytes().decode()
-        assert key not in argv and "--middleware\0clarify_vllm_guard.RequireKey" in argv  # ...`ps` never shows it
-        assert f"VLLM_API_KEY={key}\0".encode() in Path(f"/proc/{engine.pid}/environ").read_bytes()
-
-        _exercise(engine, _tiny_adapter(tmp_path / "adapter"))
-        requests = [r for r in _records(record)[1:] if r["path"] != "/health"]
-        assert {r["path"] for r in requests} == {"/v1/models", "/v1/load_lora_adapter", "/tokenize",
-                                                 "/v1/chat/completions", "/v1/unload_lora_adapter"}
-        assert {r["auth"] for r in requests} == {f"Bearer {key}"}
-
-        # The guard: every route but GET /health needs the key, including those vLLM's own check leaves open.
-        root = engine.url.removesuffix("/v1")
-        assert httpx.get(root + "/health").status_code == 200
-        for method, path in [("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("POST", "/invocations"),
-                             ("POST", "/adapters"), ("POST", "/v1/load_lora_adapter"), ("POST", "/tokenize"),
-                             ("GET", "/metrics"), ("POST", "/health")]:
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": key}):
-                response = httpx.request(method, root + path, headers=headers, json={})
-                assert response.status_code == 401, (method, path, headers)
-        assert httpx.get(root + "/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
-
-        # The key appears nowhere a user or a log reader would see it.
-        assert key not in repr(engine) and key not in str(engine) and key not in log_path.read_text()
-
-        # A restarted server gets a new key; the old one opens nothing.
-        engine._server.restart_pending = True
-        engine._ensure_server()
-        assert engine.starts == 2 and engine.api_key != key
-        assert [r["env_key"] for r in _records(record) if "argv" in r] == [key, engine.api_key]
-        assert httpx.get(engine.url + "/models", headers={"Authorization": f"Bearer {key}"}).status_code == 401
-        before = len(_records(record))
-        assert [g.text for g in engine.generate_batch([CHAT], SHORT)] == ["Hello there."]
-        assert {r["auth"] for r in _records(record)[before:]} == {f"Bearer {engine.api_key}"}
-    finally:
-        engine.close()
-
-
-@pytest.fixture
-def fake_remote(fake_python):
-    """The stand-in server without the guard, as a remote server: (its URL, its request record)."""
-    import subprocess
-
-    python, record = fake_python
-    port = _closed_port()
-    proc = subprocess.Popen([str(python), "--port", str(port)])
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (record.exists() and len(record.read_text().splitlines()) > 0
-                                                   and _answers(port)):
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v1", record
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.mark.parametrize("key", ["remote-secret", None])
-def test_a_remote_server_gets_the_key_in_VLLM_API_KEY_or_no_key_at_all(fake_remote, tmp_path, monkeypatch, key):
-    url, record = fake_remote
-    if key:
-        monkeypatch.setenv("VLLM_API_KEY", key)
-    else:
-        monkeypatch.delenv("VLLM_API_KEY", raising=False)
-    with VllmEngine(url=url) as engine:
-        assert engine.api_key == key
-        _exercise(engine, _tiny_adapter(tmp_path / "adapter"))
-    requests = _records(record)[1:]
-    assert len({r["path"] for r in requests}) == 5
-    assert {r["auth"] for r in requests} == {f"Bearer {key}" if key else None}
-
-
-def test_a_key_is_only_given_to_a_remote_server(tmp_path):
-    with pytest.raises(ValueError, match="remote"):
-        VllmEngine(tmp_path, api_key="mine")
-
-
-def test_the_guard_refuses_to_run_without_a_key(monkeypatch):
-    from agent.vllm_server.clarify_vllm_guard import RequireKey
-
-    monkeypatch.delenv("VLLM_API_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="VLLM_API_KEY is not set"):
-        RequireKey(app=None)
