@@ -67,9 +67,9 @@ def one_line_error(stderr: str) -> str:
 def test_trainer_killed_mid_run(settings, store, engine, log_rated):
     """Trainer process killed (SIGKILL) mid-run.
 
-    Done: log 8 rated conversations, start a 200-step training run from the server's TrainingManager (what the
-    Training tab does), chat while it trains, SIGKILL the trainer process once it reports training steps, chat
-    again, then start a 1-step run.
+    Done: log 8 rated conversations, start a 200-step training run from the server's training job service
+    (learner/training_service.py's TrainingManager, what the Training tab calls), chat while it trains, SIGKILL
+    the trainer process once it reports training steps, chat again, then start a 1-step run.
     Checked: the job ends "failed" with "exited with code -9"; the run is recorded as failed; no adapter is
     registered and the adapters folder is empty (the half-written .tmp- folder is removed), so nothing
     partial can be served; both chat turns are answered and logged while/after the trainer dies; the next run
