@@ -38,7 +38,6 @@ the users reply, and only the conversations still open go to the next round.
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 import time
@@ -52,6 +51,7 @@ from .items import Item
 from .extractive import extractive_answer, extractive_question  # noqa: F401 (re-exported)
 from .policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, must_answer  # noqa: F401 (re-export)
 from .seeding import stable_int  # noqa: F401 (re-exported)
+from .sim_summary import asks_named_options, summarize  # noqa: F401 (re-exported)
 from .user_reply import user_reply
 
 # One opening for every forced question: the greedy ask-or-answer decision is then one first token
@@ -389,38 +389,3 @@ def log_conversations(store, convs: Sequence[SimulatedConversation], *, source: 
         conv.conversation_id = cid
         ids.append(cid)
     return ids
-
-
-def summarize(convs: Sequence[SimulatedConversation]) -> dict:
-    """Mean reward, accuracy, ask rates and the share of questions that named the options, of a batch of
-    simulated conversations."""
-    n = len(convs)
-    if n == 0:
-        return {"conversations": 0}
-    free = [c for c in convs if c.forced_prefix is None]
-    rewards = [c.reward for c in convs]
-    mean = sum(rewards) / n
-    var = sum((r - mean) ** 2 for r in rewards) / (n - 1) if n > 1 else 0.0
-    return {
-        "conversations": n,
-        "items": len({c.item.id for c in convs}),
-        "mean_reward": mean,
-        "stderr": math.sqrt(var / n),
-        "accuracy": sum(c.correct for c in convs) / n,
-        "ask_rate": sum(c.asked for c in convs) / n,
-        "forced": n - len(free),
-        "ask_rate_unforced": (sum(c.asked for c in free) / len(free)) if free else None,
-        "mean_reward_asked": _mean([c.reward for c in convs if c.asked]),
-        "mean_reward_answered": _mean([c.reward for c in convs if not c.asked]),
-        "asks_named_options": asks_named_options(convs),
-    }
-
-
-def asks_named_options(convs: Sequence[SimulatedConversation]) -> float | None:
-    """The share of the clarifying questions the users replied to that named the options (None: no question)."""
-    named = [n for c in convs for n in c.named_options]
-    return _mean([float(n) for n in named])
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
