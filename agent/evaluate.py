@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .engine import Engine, GenerationParams
 from .items import Item
+from .sim_summary import mean_or_none
 from .simulator import SimulatedConversation, asks_named_options, run_conversations
 
 METRIC_KEYS = ("n", "mean_reward", "stderr", "accuracy", "ask_rate_ambiguous", "ask_rate_unambiguous", "mean_turns")
@@ -26,15 +27,11 @@ class EvalResult:
     details: dict = field(default_factory=dict)   # per-kind breakdown, settings of the run
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def compute_metrics(convs: Sequence[SimulatedConversation]) -> tuple[dict, dict]:
     """The headline metrics (METRIC_KEYS) and a per-kind breakdown."""
     n = len(convs)
     rewards = [c.reward for c in convs]
-    mean = _mean(rewards) or 0.0
+    mean = mean_or_none(rewards) or 0.0
     var = sum((r - mean) ** 2 for r in rewards) / (n - 1) if n > 1 else 0.0
     amb = [c for c in convs if c.item.ambiguous]
     clear = [c for c in convs if not c.item.ambiguous]
@@ -42,21 +39,21 @@ def compute_metrics(convs: Sequence[SimulatedConversation]) -> tuple[dict, dict]
         "n": n,
         "mean_reward": mean,
         "stderr": math.sqrt(var / n) if n else 0.0,
-        "accuracy": _mean([float(c.correct) for c in convs]) or 0.0,
-        "ask_rate_ambiguous": _mean([float(c.asked) for c in amb]),
-        "ask_rate_unambiguous": _mean([float(c.asked) for c in clear]),
-        "mean_turns": _mean([float(len(c.agent_turns)) for c in convs]) or 0.0,
+        "accuracy": mean_or_none([float(c.correct) for c in convs]) or 0.0,
+        "ask_rate_ambiguous": mean_or_none([float(c.asked) for c in amb]),
+        "ask_rate_unambiguous": mean_or_none([float(c.asked) for c in clear]),
+        "mean_turns": mean_or_none([float(len(c.agent_turns)) for c in convs]) or 0.0,
     }
     details = {
         "n_ambiguous": len(amb),
         "n_unambiguous": len(clear),
-        "mean_reward_ambiguous": _mean([c.reward for c in amb]),
-        "mean_reward_unambiguous": _mean([c.reward for c in clear]),
-        "accuracy_ambiguous": _mean([float(c.correct) for c in amb]),
-        "accuracy_unambiguous": _mean([float(c.correct) for c in clear]),
+        "mean_reward_ambiguous": mean_or_none([c.reward for c in amb]),
+        "mean_reward_unambiguous": mean_or_none([c.reward for c in clear]),
+        "accuracy_ambiguous": mean_or_none([float(c.correct) for c in amb]),
+        "accuracy_unambiguous": mean_or_none([float(c.correct) for c in clear]),
         # The second skill: answering from the user's clarification (the decision is only worth what follows it).
-        "accuracy_after_asking": _mean([float(c.correct) for c in convs if c.asked]),
-        "accuracy_without_asking": _mean([float(c.correct) for c in convs if not c.asked]),
+        "accuracy_after_asking": mean_or_none([float(c.correct) for c in convs if c.asked]),
+        "accuracy_without_asking": mean_or_none([float(c.correct) for c in convs if not c.asked]),
         # A question that names no option gets an unhelpful reply (agent/user_reply.py).
         "asks_named_options": asks_named_options(convs),
     }

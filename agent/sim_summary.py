@@ -28,8 +28,8 @@ def summarize(convs: Sequence[SimulatedConversation]) -> dict:
         "ask_rate": sum(c.asked for c in convs) / n,
         "forced": n - len(free),
         "ask_rate_unforced": (sum(c.asked for c in free) / len(free)) if free else None,
-        "mean_reward_asked": _mean([c.reward for c in convs if c.asked]),
-        "mean_reward_answered": _mean([c.reward for c in convs if not c.asked]),
+        "mean_reward_asked": mean_or_none([c.reward for c in convs if c.asked]),
+        "mean_reward_answered": mean_or_none([c.reward for c in convs if not c.asked]),
         "asks_named_options": asks_named_options(convs),
     }
 
@@ -37,8 +37,8 @@ def summarize(convs: Sequence[SimulatedConversation]) -> dict:
 def asks_named_options(convs: Sequence[SimulatedConversation]) -> float | None:
     """The share of the clarifying questions the users replied to that named the options (None: no question)."""
     named = [n for c in convs for n in c.named_options]
-    return _mean([float(n) for n in named])
+    return mean_or_none([float(n) for n in named])
 
 
-def _mean(values: list[float]) -> float | None:
+def mean_or_none(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
