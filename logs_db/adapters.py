@@ -146,9 +146,14 @@ class AdapterStore(StoreBase):
 
     def last_forward_activation(self, adapter_id: str | None) -> Activation | None:
         """The latest non-rollback activation that made `adapter_id` (None = base) active, or None."""
+        return self.last_activation(adapter_id, rollbacks=False)
+
+    def last_activation(self, adapter_id: str | None, *, rollbacks: bool = True) -> Activation | None:
+        """The latest activation that made `adapter_id` (None = base) active (rollbacks too, unless told not), or
+        None when it never was active."""
         rows = self._rows(Activation, f"SELECT {_ACTIVATION_COLUMNS} FROM activations"
-                          " WHERE adapter_id IS NOT DISTINCT FROM ? AND kind <> 'rollback' ORDER BY seq DESC LIMIT 1",
-                          [adapter_id])
+                          " WHERE adapter_id IS NOT DISTINCT FROM ? AND (? OR kind <> 'rollback')"
+                          " ORDER BY seq DESC LIMIT 1", [adapter_id, rollbacks])
         return rows[0] if rows else None
 
     # -- promotion decisions --------------------------------------------------

@@ -197,6 +197,15 @@ class ConversationStore(StoreBase):
         return self._rows(Turn, f"SELECT {_TURN_COLUMNS} FROM turns WHERE conversation_id = ? ORDER BY idx",
                           [conversation_id])
 
+    def answering_adapter(self, conversation_id: str) -> str | None:
+        """The adapter (None = the base model) that wrote the conversation's last successful agent reply, as its
+        turn records it; before any such reply, the adapter the conversation was started with. UnknownId when
+        there is no such conversation."""
+        return self._one(lambda adapter: adapter,
+                         "SELECT CASE WHEN t.id IS NULL THEN c.adapter_id ELSE t.adapter_id END"
+                         " FROM conversations c LEFT JOIN turns t ON t.id = c.final_turn_id WHERE c.id = ?",
+                         [conversation_id], f"No conversation with id {conversation_id!r}.")
+
     def conversations_ending_with(self, *, source: str, user_id: str | None, final_text: str,
                                   context_key: str | None = None, limit: int = 20) -> list[str]:
         """Ids of this source's and user's conversations (over these notes, when given) whose final ok agent turn

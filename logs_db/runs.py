@@ -25,6 +25,17 @@ class TrainingRun:
 
 
 @dataclass(frozen=True)
+class RatedSinceRun:
+    """What the Training tab shows: the rated conversations since the last successful training run."""
+    run_started_at: datetime | None   # when that run started (its snapshot time); None = no successful run yet
+    conversations: int                # conversations rated since then, each counted once
+    thumbs_up: int                    # ... whose latest rating is thumbs up
+    thumbs_down: int                  # ... thumbs down
+    stars: int                        # ... stars
+    total: int                        # rated conversations in the whole log
+
+
+@dataclass(frozen=True)
 class EvalRun:
     id: str
     created_at: datetime
@@ -94,6 +105,38 @@ class RunStore(StoreBase):
             [source, source],
         ).fetchone()
         return int(n)
+
+    # -- what the Training tab shows ----------------------------------------------
+    def rated_since_last_run(self) -> RatedSinceRun:
+        """The conversations rated by people (ui, api) since the last training run that succeeded.
+
+        "Last run": the most recently finished run with status succeeded (a failed or cancelled run registered
+        no adapter, so what was rated before it is still new); a run in progress does not count until it ends.
+        Its start is the cut-off, since its snapshot is taken when it starts: what was rated while it trained
+        is not in it. A conversation counts as rated when its final agent reply has a rating, as in the
+        snapshot (logs_db/snapshot.py), once however often it was rated: its latest rating of that reply is
+        the one counted (thumbs up, down or stars), and it is new when that rating came after the cut-off.
+        Simulated conversations carry grader rewards, not ratings, and are not counted.
+        """
+        row = self._cur.execute(
+            """
+            WITH last_run AS (SELECT started_at FROM training_runs WHERE status = 'succeeded'
+                              ORDER BY finished_at DESC, started_at DESC LIMIT 1),
+            latest AS (
+                SELECT r.kind, r.value, r.created_at >= coalesce((SELECT started_at FROM last_run), r.created_at)
+                           AS fresh
+                FROM ratings r JOIN conversations c ON c.final_turn_id = r.turn_id
+                QUALIFY row_number() OVER (PARTITION BY r.turn_id ORDER BY r.created_at DESC, r.rowid DESC) = 1)
+            SELECT (SELECT started_at FROM last_run),
+                   count(*) FILTER (WHERE fresh),
+                   count(*) FILTER (WHERE fresh AND kind = 'thumbs' AND value = 1),
+                   count(*) FILTER (WHERE fresh AND kind = 'thumbs' AND value = 0),
+                   count(*) FILTER (WHERE fresh AND kind = 'stars'),
+                   count(*)
+            FROM latest
+            """
+        ).fetchone()
+        return RatedSinceRun(row[0], *(int(n) for n in row[1:]))
 
     # -- evaluation runs ------------------------------------------------------
     def add_eval_run(self, *, adapter_id: str | None, items_path: str, items_hash: str, n: int,

@@ -18,13 +18,13 @@ from .base import DatabaseLocked, DuplicateRating, LogError, UnknownId, new_id
 from .conversations import (INTERRUPTED_BY_RESTART, ROLES, TURN_KINDS, Conversation, Turn, context_hash,
                             conversation_key)
 from .ratings import RATING_KINDS, Rating, RatingStore, normalized_reward
-from .runs import TRAINING_TRIGGERS, EvalRun, RunStore, TrainingRun
+from .runs import TRAINING_TRIGGERS, EvalRun, RatedSinceRun, RunStore, TrainingRun
 
 __all__ = [
     "ACTIVATION_KINDS", "ADAPTER_STATUSES", "INTERRUPTED_BY_RESTART", "RATING_KINDS", "ROLES", "TRAINING_TRIGGERS",
     "TURN_KINDS", "Activation", "Adapter", "Conversation", "DatabaseLocked", "DuplicateRating", "EvalRun",
-    "LogError", "LogStore", "PromotionDecision", "Rating", "TrainingRun", "Turn", "UnknownId", "context_hash",
-    "conversation_key", "new_id", "normalized_reward",
+    "LogError", "LogStore", "PromotionDecision", "RatedSinceRun", "Rating", "TrainingRun", "Turn", "UnknownId",
+    "context_hash", "conversation_key", "new_id", "normalized_reward",
 ]
 
 

@@ -46,6 +46,7 @@ CSS = """
 #status p { margin: 0.25rem 0; }
 #status .error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 #send { align-self: stretch; }
+#answering p { margin: 0; font-size: 0.85rem; opacity: 0.8; }
 .error { color: var(--error-text-color, #b91c1c); font-weight: 600; }
 .train-progress progress { height: 1rem; }
 """
@@ -98,6 +99,15 @@ def info_status(message: str) -> str:
 def _escape(text: str) -> str:
     # Status lines may quote user input (e.g. a bad star value): never let it become markup.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def answering_text(adapter_id: str | None, activated_at=None) -> str:
+    """The Chat tab's line "Answering: base model" or "Answering: adapter `ID` (activated 2026-12-07 14:02)"
+    ("never activated" for a candidate that answers without ever having been active: an A/B arm B)."""
+    if adapter_id is None:
+        return "Answering: base model"
+    when = f"activated {str(activated_at)[:16]}" if activated_at is not None else "never activated"
+    return f"Answering: adapter `{adapter_id}` ({when})"
 
 
 def _user_id(request: gr.Request | None) -> str | None:
@@ -193,6 +203,30 @@ class ChatHandlers:
         return ([], ChatSession(), info_status("New conversation: your next message starts it."),
                 gr.update(value=None), gr.update(value=""))
 
+    def answering(self, session: ChatSession | None = None) -> str:
+        """The line next to the chat: which adapter answers. In a conversation, the one that wrote its last agent
+        reply, as that turn records it (conversations keep the adapter they started with, so after a promotion
+        it may no longer be the active one: the line then says what new conversations use); before a
+        conversation, the active adapter a new one starts with (and the A/B candidate, when a split is on)."""
+        session = session or ChatSession()
+        active = self.store.active_adapter()
+        active_id = active.id if active is not None else None
+        adapter_id, note = active_id, ""
+        if session.conversation_id is not None:
+            try:
+                adapter_id = self.store.answering_adapter(session.conversation_id)
+            except LogError:  # a conversation not (or no longer) in the log: say what a new one uses
+                adapter_id = active_id
+            else:
+                if adapter_id != active_id:
+                    note = " · new conversations use " + (f"`{active_id}`" if active_id else "the base model")
+        else:
+            candidate, share = self.service.ab_state() if self.service is not None else (None, 0.0)
+            if candidate is not None and candidate != active_id and share > 0:
+                note = f" · A/B on: `{candidate}` answers {share:.0%} of new conversations"
+        activation = self.store.last_activation(adapter_id) if adapter_id is not None else None
+        return answering_text(adapter_id, activation.created_at if activation else None) + note
+
     # -- rating ---------------------------------------------------------------
     def _rate(self, turn_id: str, *, kind: str, value: Any, comment: str | None, request) -> None:
         self.store.add_rating(turn_id, kind=kind, value=value, comment=comment, user_id=_user_id(request))
@@ -266,7 +300,7 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
         gr.Markdown("## clarify\nA chat agent that answers from your reference notes and asks a clarifying "
                     "question when your question could mean more than one thing.")
         with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Chat", id="chat"):
+            with gr.Tab("Chat", id="chat") as chat_tab:
                 session = gr.State(ChatSession())
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=360):
@@ -276,6 +310,7 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
                             buttons=["copy", "copy_all"],
                             placeholder="Ask a question about the reference notes.",
                         )
+                        answering = gr.Markdown("", elem_id="answering")
                         with gr.Row(equal_height=True):
                             message = gr.Textbox(
                                 show_label=False, placeholder="Your question… (Enter to send)",
@@ -311,18 +346,22 @@ def build_app(settings: Settings, store: LogStore, service: ChatService, *, mana
         send_io = dict(fn=h.send, inputs=[message, notes, session],
                        outputs=[message, send, chatbot, session, status],
                        show_progress="minimal", trigger_mode="once", **private)
-        message.submit(**send_io)
-        send.click(**send_io)
+        # Which adapter answers: after each reply, a reset, a page load, and on coming back to the Chat tab.
+        answering_io = dict(fn=h.answering, inputs=[session], outputs=[answering], show_progress="hidden", **private)
+        message.submit(**send_io).then(**answering_io)
+        send.click(**send_io).then(**answering_io)
         reset_io = dict(fn=h.new_conversation, inputs=[session], outputs=[chatbot, session, status, stars, comment],
                         show_progress="hidden", **private)
-        new.click(**reset_io)
-        chatbot.clear(**reset_io)  # the chatbot's own trash button: same as "New conversation"
+        new.click(**reset_io).then(**answering_io)
+        chatbot.clear(**reset_io).then(**answering_io)  # the chatbot's own trash button: same as "New conversation"
+        chat_tab.select(**answering_io)
         chatbot.like(h.like, inputs=[session], outputs=[status], show_progress="hidden", **private)
         rate.click(h.rate_last, inputs=[session, stars, comment], outputs=[status, stars, comment],
                    show_progress="hidden", **private)
 
         # A page (re)load picks up a training run in progress; the other tabs read the log when opened.
         demo.load(training["load_fn"], outputs=training["load_outputs"], show_progress="hidden", **private)
+        demo.load(**answering_io)
         adapters_tab.select(adapters["refresh_fn"], outputs=adapters["refresh_outputs"], show_progress="hidden",
                             **private)
         insights_tab.select(insights["refresh_fn"], inputs=insights["refresh_inputs"],

@@ -21,7 +21,7 @@ from learner.scheduler import Scheduler
 from learner.train_adapter import METHODS
 from learner.training_service import JobRefused, JobStatus, TrainingManager
 from logs_db.snapshot import SnapshotFilter
-from logs_db.store import LogStore
+from logs_db.store import LogStore, RatedSinceRun
 
 from .access import Access, admin_only
 
@@ -76,6 +76,22 @@ def progress_html(job: JobStatus | None) -> str:
     return f'<div class="train-progress">{bar}<div>' + "<br>".join(lines) + "</div></div>"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def rated_since_text(rated: RatedSinceRun) -> str:
+    """The tab's line "Rated since the last training run (2026-12-07 14:02): 37 conversations (21 thumbs up,
+    16 down), 412 rated in all"; before any successful run, what was rated so far."""
+    kinds = f"{rated.thumbs_up} thumbs up, {rated.thumbs_down} down" + (
+        f", {rated.stars} with stars" if rated.stars else "")
+    counts = f"{_count(rated.conversations, 'conversation')} ({kinds})"
+    if rated.run_started_at is None:
+        return f"**Rated so far** (no training run yet): {counts}."
+    return (f"**Rated since the last training run** ({str(rated.run_started_at)[:16]}): {counts}, "
+            f"{rated.total} rated in all.")
+
+
 def log_text(job: JobStatus | None) -> str:
     return "\n".join(job.log) if job else ""
 
@@ -120,6 +136,10 @@ class TrainingHandlers:
                  r.n_conversations, r.adapter_id or "", (r.error or "")[:200]]
                 for r in self.store.list_training_runs(20)]
         return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+    def rated_text(self) -> str:
+        """The rated conversations since the last successful run (LogStore.rated_since_last_run)."""
+        return rated_since_text(self.store.rated_since_last_run())
 
     def scheduler_text(self) -> str:
         return self.scheduler.describe() if self.scheduler is not None else "**Scheduler: not running in this process.**"
@@ -168,24 +188,26 @@ class TrainingHandlers:
         return _esc(self.manager.cancel(getattr(request, "username", None)))
 
     def poll(self, seen: str | None) -> tuple:
-        """Timer tick: (progress, log, timer, runs table, seen). The runs table is re-read only on a change."""
+        """Timer tick: (progress, log, timer, runs table, seen, rated since the last run). The runs table and the
+        rated count are re-read only when the job's status changes (a run starts or ends)."""
         job = self.manager.status()
         key = f"{job.job_id}:{job.status}" if job else ""
-        runs = self.runs_table() if key != seen else gr.skip()
-        return (*self._view(job), runs, key)
+        changed = key != seen
+        return (*self._view(job), self.runs_table() if changed else gr.skip(), key,
+                self.rated_text() if changed else gr.skip())
 
     def watch(self) -> gr.Timer:
         """Slow timer tick: switch the fast poll on when a run started elsewhere (another session, the scheduler)."""
         return gr.Timer(active=True) if self.manager.busy else gr.skip()
 
     def load(self, request: gr.Request = None) -> tuple:
-        """Page load: (progress, log, timer, runs table, seen, scheduler, access note)."""
+        """Page load: (progress, log, timer, runs table, seen, scheduler, rated since the last run, access note)."""
         job = self.manager.status()
         key = f"{job.job_id}:{job.status}" if job else ""
         note = ""
         if self.access.configured and not self.access.is_admin(getattr(request, "username", None)):
             note = "You can watch training here; starting and cancelling runs needs an admin login."
-        return (*self._view(job), self.runs_table(), key, self.scheduler_text(), note)
+        return (*self._view(job), self.runs_table(), key, self.scheduler_text(), self.rated_text(), note)
 
 
 def build_training_tab(h: TrainingHandlers) -> dict:
@@ -203,6 +225,7 @@ def build_training_tab(h: TrainingHandlers) -> dict:
                    f"{s.gate_items} dev items against the active one (margin {s.promotion_margin:g})"
                    + (" and promotes it when it passes." if s.auto_promote else "; promote it in the Adapters tab.")))
     access_note = gr.Markdown("", elem_id="train-access")
+    rated = gr.Markdown("", elem_id="train-rated-since")
     with gr.Row():
         method = gr.Dropdown(list(METHODS), value="swift", label="Method", elem_id="train-method",
                              info="swift: per-context standardized rewards (default); refit: raw rewards; "
@@ -232,7 +255,7 @@ def build_training_tab(h: TrainingHandlers) -> dict:
     start.click(h.start, inputs=[method, source, since, until, max_steps, gate, refine],
                 outputs=[message, progress, log, timer], show_progress="hidden", **private)
     cancel.click(h.cancel, outputs=[message], show_progress="hidden", **private)
-    timer.tick(h.poll, inputs=[seen], outputs=[progress, log, timer, runs, seen], show_progress="hidden",
+    timer.tick(h.poll, inputs=[seen], outputs=[progress, log, timer, runs, seen, rated], show_progress="hidden",
                concurrency_limit=None, **private)
     watcher.tick(h.watch, outputs=[timer], show_progress="hidden", concurrency_limit=None, **private)
-    return dict(load_fn=h.load, load_outputs=[progress, log, timer, runs, seen, schedule, access_note])
+    return dict(load_fn=h.load, load_outputs=[progress, log, timer, runs, seen, schedule, rated, access_note])

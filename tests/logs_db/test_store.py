@@ -82,6 +82,23 @@ def test_rating_someone_elses_conversation_is_refused(store):
     store.add_rating(tid, kind="thumbs", value=1, user_id="alice")
 
 
+def test_the_adapter_that_answered_a_conversation(store):
+    base = store.new_conversation(source="ui", context="n")
+    cid = store.new_conversation(source="ui", context="n", adapter_id="a1")
+    assert store.answering_adapter(base) is None and store.answering_adapter(cid) == "a1"  # no reply yet
+    store.add_turn(cid, role="user", kind="user", text="q")
+    store.add_turn(cid, role="assistant", kind="answer", text="a", adapter_id="a1")
+    assert store.answering_adapter(cid) == "a1"
+    # The last successful reply's own record is what counts (a failed one answered nothing).
+    store.add_turn(cid, role="user", kind="user", text="q2")
+    store.add_turn(cid, role="assistant", kind="answer", text="b", adapter_id=None)
+    store.add_turn(cid, role="user", kind="user", text="q3")
+    store.add_turn(cid, role="assistant", kind="answer", text="", adapter_id="a2", status="failed", error="boom")
+    assert store.answering_adapter(cid) is None
+    with pytest.raises(UnknownId):
+        store.answering_adapter("no-such-conversation")
+
+
 def test_normalized_reward_table():
     assert [normalized_reward("stars", s) for s in range(1, 6)] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert normalized_reward("thumbs", 0) == 0.0
@@ -128,6 +145,8 @@ def test_activation_log_and_training_trigger(store):
     assert latest.seq == first.seq + 1
     assert store.last_forward_activation("a1").id == first.id
     assert store.last_forward_activation(None) is None          # the only base activation was a rollback
+    assert store.last_activation(None).id == latest.id and store.last_activation("a1").id == first.id
+    assert store.last_activation("never-active") is None
     with pytest.raises(LogError, match="Unknown activation kind"):
         store.activate_adapter("a1", kind="magic")
     run = store.start_training_run(method="swift", config={})

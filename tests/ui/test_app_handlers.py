@@ -205,6 +205,39 @@ def test_new_conversation_resets_the_session(rating_handlers, store):
     assert EMPTY_RATING_TARGET in rating_handlers.rate_last(new_session, 3, "")[0]
 
 
+# -- which adapter answers ----------------------------------------------------
+
+def test_the_answering_line_names_the_adapter_that_wrote_the_last_reply(settings, rating_handlers, store):
+    h = rating_handlers
+    assert h.answering(None) == h.answering(ChatSession()) == "Answering: base model"
+    session, _ = logged_exchange(store)                  # answered by the base model
+    assert h.answering(session) == "Answering: base model"
+
+    store.register_adapter(adapter_id="a1", method="swift", path="/adapters/a1")
+    store.activate_adapter("a1")
+    activated = str(store.last_activation("a1").created_at)[:16]
+    # A conversation keeps the adapter it started with; before one, the line names what a new one uses.
+    assert h.answering(session) == "Answering: base model · new conversations use `a1`"
+    assert h.answering(ChatSession()) == f"Answering: adapter `a1` (activated {activated})"
+    cid = store.new_conversation(source="ui", context=DEFAULT_NOTES, adapter_id="a1")
+    store.add_turn(cid, role="user", kind="user", text="Espresso?")
+    store.add_turn(cid, role="assistant", kind="answer", text=REPLY, adapter_id="a1")
+    assert h.answering(ChatSession(conversation_id=cid)) == f"Answering: adapter `a1` (activated {activated})"
+
+    # An A/B candidate answers without ever having been active.
+    store.register_adapter(adapter_id="b1", method="swift", path="/adapters/b1")
+    cid = store.new_conversation(source="ui", context=DEFAULT_NOTES, adapter_id="b1", arm="B")
+    store.add_turn(cid, role="user", kind="user", text="Espresso?")
+    store.add_turn(cid, role="assistant", kind="answer", text=REPLY, adapter_id="b1")
+    assert h.answering(ChatSession(conversation_id=cid)) == (
+        "Answering: adapter `b1` (never activated) · new conversations use `a1`")
+    split = ChatHandlers(settings, store, ChatService(store, None, ab_candidate="b1", ab_share=0.25))
+    assert split.answering(ChatSession()) == (
+        f"Answering: adapter `a1` (activated {activated}) · A/B on: `b1` answers 25% of new conversations")
+    # A session whose conversation is not in this log: what a new conversation uses.
+    assert h.answering(ChatSession(conversation_id="gone")) == f"Answering: adapter `a1` (activated {activated})"
+
+
 # -- sending (real model) -----------------------------------------------------
 
 @pytest.mark.slow
@@ -230,6 +263,7 @@ def test_send_streams_the_reply_and_logs_both_turns(handlers, store):
     assert turns[1].text and chat == [{"role": "user", "content": turns[0].text},
                                       {"role": "assistant", "content": turns[1].text}]
     assert session.turns == {1: turns[1].id} and session.last_turn_id == turns[1].id
+    assert handlers.answering(session) == "Answering: base model"  # what the app shows after the reply
     # ...and the reply is rateable through the mapping.
     assert "Thumbs up recorded" in handlers.like(session, like(1, True, [[{"type": "text", "text": turns[1].text}]]))
 

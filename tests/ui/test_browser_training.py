@@ -5,8 +5,10 @@ server started, through LogStore) with rated conversations: two per context, one
 that asks and is rated well, one that guesses and is rated badly. Debian chromium,
 driven by playwright, starts a 2-step training run (the Training tab's max-steps
 field), reloads the page mid-run, sees progress reach 100% and "succeeded", finds
-the new adapter in the Adapters tab, promotes it, and chats. The DuckDB file is
-then read after the server released it: the reply is logged with that adapter.
+the new adapter in the Adapters tab, promotes it, and chats. Along the way it reads
+the Training tab's count of what was rated since the last run and the Chat tab's
+"Answering: ..." line. The DuckDB file is then read after the server released it:
+the reply is logged with that adapter, and the two lines name its run and activation.
 
 The promotion gate runs after training on 2 dev items (CLARIFY_GATE_ITEMS=2) with
 auto-promotion off (CLARIFY_AUTO_PROMOTE=false), so the promotion is the manual one.
@@ -82,14 +84,22 @@ def wait_value(page, selector: str, text: str, timeout_ms: int = 30_000) -> str:
     return page.locator(selector).input_value()
 
 
+def line(text: str, start: str) -> str:
+    """The line of an element's text that starts with `start` (a running event adds Gradio's hidden timer text)."""
+    return next(part.strip() for part in text.splitlines() if part.strip().startswith(start))
+
+
 def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
     started = time.monotonic()
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(server.url)
     page.locator("#message textarea").wait_for(timeout=60_000)
+    wait_text(page, "#answering", "Answering: base model")
 
-    # Training tab: a 2-step run on everything rated.
+    # Training tab: what was rated so far, then a 2-step run on everything rated.
     page.get_by_role("tab", name="Training").click()
+    wait_text(page, "#train-rated-since",
+              "Rated so far (no training run yet): 6 conversations (0 thumbs up, 0 down, 6 with stars).")
     steps = page.locator("#train-max-steps input")
     steps.fill("2")
     page.click("#train-start")
@@ -110,6 +120,8 @@ def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
     adapter_id = re.search(r"adapter (swift-\S+)", progress).group(1)
     assert "gate:" in progress and "auto-promotion is off" in progress
     assert "training: 2 step(s)" in log and f"adapter {adapter_id} registered as a candidate" in log
+    # The run's end refreshed the count: nothing was rated since it started.
+    rated = line(wait_text(page, "#train-rated-since", "Rated since the last training run ("), "Rated since")
     print(f"training + gate seen in the browser after {time.monotonic() - started:.0f} s")
     page.screenshot(path=str(tmp_path / "training-tab.png"), full_page=True)
 
@@ -128,6 +140,7 @@ def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
     wait_text(page, "#status", "Rate this reply", timeout_ms=REPLY_TIMEOUT_MS)
     reply = page.locator('[data-testid="bot"]').last.inner_text().strip()
     assert reply
+    answering = line(wait_text(page, "#answering", f"Answering: adapter {adapter_id} (activated "), "Answering:")
     shot = os.environ.get("CLARIFY_UI_SCREENSHOT_TRAINING") or str(tmp_path / "adapters-tab.png")
     page.get_by_role("tab", name="Adapters").click()
     wait_text(page, "#active-adapter", f"Active: {adapter_id}")
@@ -146,6 +159,11 @@ def test_train_promote_and_chat_with_the_new_adapter(server, browser, tmp_path):
         assert con.execute("SELECT status FROM adapters WHERE id = ?", [adapter_id]).fetchone() == ("active",)
         assert con.execute("SELECT adapter_id, previous_id, kind FROM activations").fetchall() == [
             (adapter_id, None, "manual")]
+        (run_started,) = con.execute("SELECT started_at FROM training_runs").fetchone()
+        assert rated == (f"Rated since the last training run ({str(run_started)[:16]}): 0 conversations "
+                          "(0 thumbs up, 0 down), 6 rated in all.")
+        (activated,) = con.execute("SELECT created_at FROM activations").fetchone()
+        assert answering == f"Answering: adapter {adapter_id} (activated {str(activated)[:16]})"
         [(passed, promoted, n_items)] = con.execute(
             "SELECT passed, promoted, n_items FROM promotion_decisions WHERE candidate_id = ?", [adapter_id]).fetchall()
         assert not promoted and n_items == 2

@@ -7,6 +7,7 @@ to a hidden endpoint would reach them), with gr.Request carrying the signed-in n
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import gradio as gr
@@ -14,6 +15,7 @@ import pytest
 
 from agent.chat_service import DEFAULT_NOTES, ChatService
 from agent.engine import GenerationParams
+from learner.jobs import TrainOutcome
 from learner.training_service import JobRefused, TrainingManager
 from logs_db.store import LogError
 from ui.access import Access
@@ -141,7 +143,7 @@ def test_one_run_at_a_time_progress_to_100_then_gate_and_hot_swap(settings, stor
     assert store.active_adapter().id == job.adapter_id
     [run] = store.list_training_runs()
     assert run.status == "succeeded" and run.trigger == "ui" and run.adapter_id == job.adapter_id
-    progress, log, timer, runs, seen = h.poll("")
+    progress, log, timer, runs, seen, _ = h.poll("")
     assert "succeeded" in progress and "step 2/2 (100%)" in progress and "loss" in progress
     assert f"adapter {job.adapter_id} registered as a candidate" in log
     assert "promoted to active" in log and not timer.active and len(runs) == 1 and seen.endswith(":succeeded")
@@ -181,6 +183,42 @@ def test_cancel_stops_the_run_and_registers_nothing(settings, store, log_georgia
     assert store.list_adapters() == [] and store.list_training_runs()[0].status == "cancelled"
     assert "No run is in progress." in h.cancel(None)
     assert "cancelled" in h.poll("")[0]
+
+
+def test_the_rated_line_counts_since_the_last_run_and_refreshes_when_a_run_ends(settings, store, log_georgia):
+    """The run is held open by its (fake) trainer, which records it in the real store like learner/jobs.py."""
+    started, release = threading.Event(), threading.Event()
+
+    def trains(settings, store, *, on_progress, **_):
+        run = store.start_training_run(method="swift", config={})
+        on_progress({"event": "snapshot", "n_conversations": 4, "run_id": run})
+        started.set()
+        assert release.wait(60)
+        store.finish_training_run(run, status="succeeded", adapter_id="swift-fake")
+        return TrainOutcome(run, "swift-fake", settings.data_dir, {})
+
+    manager = TrainingManager(settings, store, None, train_fn=trains)
+    h = TrainingHandlers(settings, store, manager, None, Access())
+    log_georgia(4, source="ui")                          # 2 x 5 stars, 2 x thumbs down
+    *_, seen, _, rated, _ = h.load()
+    assert rated == "**Rated so far** (no training run yet): 4 conversations (0 thumbs up, 2 down, 2 with stars)."
+    try:
+        h.start("swift", "all", "", "", 0, False, False, None)
+        assert started.wait(60)
+        log_georgia(2, source="ui")                      # rated while it trains: not in its snapshot
+        *_, seen, rated = h.poll(seen)                   # the run started: re-read, still no finished run
+        assert rated.startswith("**Rated so far** (no training run yet): 6 conversations")
+        assert h.poll(seen)[5] == gr.skip()              # no change of the job: not re-read
+        release.set()
+        wait_done(manager, 60)
+    finally:
+        release.set()
+        manager.shutdown()
+    *_, seen, rated = h.poll(seen)
+    when = str(store.list_training_runs(1)[0].started_at)[:16]
+    assert rated == (f"**Rated since the last training run** ({when}): 2 conversations (0 thumbs up, 1 down, "
+                     "1 with stars), 6 rated in all.")
+    assert h.load()[-2] == rated
 
 
 def test_progress_html_escapes_and_formats():
