@@ -13,13 +13,16 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from logs_db.store import LogError, LogStore, UnknownId, conversation_key
 
 from .decision import Exploration, may_ask
 from .engine import AdapterLoadError, Engine, EngineError, GenerationParams
 from .policy import Message, build_prompt, classify_agent_turn
+
+if TYPE_CHECKING:
+    from clarify.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,15 @@ class ChatService:
     explore: float = 0.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
     _ab_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_settings(cls, store: LogStore, engine: Engine, settings: Settings, **kwargs) -> ChatService:
+        """The service `clarify serve` runs (and bench/traffic.py drives): generation, horizon, limits and
+        exploration from the settings."""
+        return cls(store, engine,
+                   params=GenerationParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature),
+                   horizon=settings.max_clarifying_questions, max_message_chars=settings.max_message_chars,
+                   max_context_chars=settings.max_context_chars, explore=settings.explore, **kwargs)
 
     def set_ab(self, candidate: str | None, share: float) -> None:
         """Change the A/B split for new conversations (running ones keep their adapter). Loads the candidate."""

@@ -25,6 +25,7 @@ from typing import Iterable
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TRAIN_ITEMS = DATA_DIR / "train.jsonl"
 DEV_ITEMS = DATA_DIR / "dev.jsonl"
+TEST_ITEMS = DATA_DIR / "test.jsonl"   # the frozen test split: for reporting only (docs/TEST_SPLIT.md)
 
 
 class ItemError(ValueError):

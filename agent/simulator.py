@@ -314,27 +314,37 @@ def _agent_step(engine: Engine, chunk: list[SimulatedConversation], prompts: lis
         raise RuntimeError(f"engine returned {len(gens)} replies for {len(chunk)} prompts")
     finished = 0
     for conv, prefix, gen, exploration in zip(chunk, prefixes, gens, explorations):
-        final = must_answer(conv.messages, horizon)
         text = gen.text.strip()
         if prefix:
             text = cut_after_first_question(text)
         columns = exploration.columns() if exploration is not None else {}
         kind = columns.get("action") or classify_agent_turn(text)  # the action taken, as in chat
-        conv.turns.append(SimTurn("assistant", kind, text, latency_ms=per_conv_ms,
-                                  prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, **columns))
-        if final or kind != "ask":
-            if conv.tries + 1 < conv.answer_tries and not grade_answer(conv.item, conv.intent, text).correct:
-                # Verifier-assisted behaviour policy: a wrong final answer is sampled again (hotter) next
-                # round, for every conversation alike, asked or not. See docs/LEARNING.md.
-                conv.tries += 1
-                conv.turns.pop()
-                conv.temperature = max(conv.temperature, RETRY_TEMPERATURE)
-                continue
-            _finish(conv, question_cost)
-            finished += 1
-        else:
-            _user_turn(conv, text)
+        final = must_answer(conv.messages, horizon) or kind != "ask"
+        if final and conv.tries + 1 < conv.answer_tries and not grade_answer(conv.item, conv.intent, text).correct:
+            # Verifier-assisted behaviour policy: a wrong final answer is sampled again (hotter) next
+            # round, for every conversation alike, asked or not. See docs/LEARNING.md.
+            conv.tries += 1
+            conv.temperature = max(conv.temperature, RETRY_TEMPERATURE)
+            continue
+        finished += add_agent_turn(conv, SimTurn("assistant", kind, text, latency_ms=per_conv_ms,
+                                                 prompt_tokens=gen.prompt_tokens,
+                                                 completion_tokens=gen.completion_tokens, **columns),
+                                   horizon, question_cost)
     return finished
+
+
+def add_agent_turn(conv: SimulatedConversation, turn: SimTurn, horizon: int, question_cost: float) -> bool:
+    """Append the agent's turn; then the user replies to a clarifying question (agent/user_reply.py), or, when the
+    turn is not one or the horizon is reached, the conversation ends and is graded. True when it ended.
+
+    The simulator's batches and bench/traffic.py's chats through ChatService both go on this way."""
+    final = must_answer(conv.messages, horizon) or turn.kind != "ask"
+    conv.turns.append(turn)
+    if final:
+        _finish(conv, question_cost)
+    else:
+        _user_turn(conv, turn.text)
+    return final
 
 
 def _exploration(conv: SimulatedConversation, prompt: list[dict]) -> Exploration | None:

@@ -35,7 +35,7 @@ from agent.items import file_sha256, load_items  # noqa: E402
 from agent.simulator import log_conversations, run_conversations, summarize  # noqa: E402
 from agent.engine import GenerationParams  # noqa: E402
 from agent.transformers_engine import TransformersEngine  # noqa: E402
-from bench.common import describe  # noqa: E402
+from bench.common import describe, with_sections  # noqa: E402
 from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.average import average_registered  # noqa: E402
@@ -199,7 +199,8 @@ def main(argv=None) -> int:
     def on_row(rows: list[dict]) -> None:
         if args.write:  # after every row, so a long run that is stopped still leaves its table
             (REPO / "docs").mkdir(exist_ok=True)
-            (REPO / "docs" / "RESULTS.md").write_text(table(rows))
+            results = REPO / "docs" / "RESULTS.md"
+            results.write_text(with_sections(results, table(rows)))  # bench/traffic.py's section stays
 
     rows = run_rows(plan, args.seeds, evaluate_on=evaluate_on, train=train, average=average, on_row=on_row)
     print(table(rows))

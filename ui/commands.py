@@ -87,7 +87,7 @@ def serve_command(
         fail(f"the data folder {settings.data_dir} is not writable: {exc.strerror or exc}")
 
     from agent.chat_service import ChatService
-    from agent.engine import EngineError, GenerationParams
+    from agent.engine import EngineError
     from logs_db.store import LogError
 
     with ExitStack() as cleanup:
@@ -102,14 +102,7 @@ def serve_command(
         eng = open_engine(settings)
         cleanup.callback(eng.close)
 
-        service = ChatService(
-            store, eng,
-            params=GenerationParams(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature),
-            horizon=settings.max_clarifying_questions,
-            max_message_chars=settings.max_message_chars,
-            max_context_chars=settings.max_context_chars,
-            explore=settings.explore,
-        )
+        service = ChatService.from_settings(store, eng, settings)
         if settings.ab_candidate is not None:
             try:
                 service.set_ab(settings.ab_candidate, settings.ab_share)

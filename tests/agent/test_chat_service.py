@@ -38,3 +38,13 @@ def test_the_same_question_on_the_same_notes_groups_together_and_different_quest
     for conv in read_snapshot(export_snapshot(store, tmp_path / "snapshot.parquet").path):
         groups[conv.context_key] = groups.get(conv.context_key, 0) + 1
     assert sorted(groups.values()) == [1, 1, 4]
+
+
+def test_the_service_from_settings_is_the_one_clarify_serve_runs(store):
+    from clarify.settings import Settings
+
+    settings = Settings(max_new_tokens=40, temperature=0.3, max_clarifying_questions=2, max_message_chars=50,
+                        max_context_chars=60, explore=0.2)
+    service = ChatService.from_settings(store, SimpleNamespace(name="fake"), settings)
+    assert (service.params.max_new_tokens, service.params.temperature, service.horizon, service.max_message_chars,
+            service.max_context_chars, service.explore) == (40, 0.3, 2, 50, 60, 0.2)
