@@ -20,7 +20,6 @@ from typing import Any, Callable
 from .engine import AdapterLoadError
 
 METADATA_FILE = "clarify_adapter.json"
-MAX_VIEWS = 8   # the most orders of the notes a decision pools P(ask) over: each is one more prefill per decision
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,6 @@ class AdapterMetadata:
     members: list[str] = field(default_factory=list)    # an average's member folders
     combination: str | None = None                      # an average's: svd | cat
     ask_threshold: float | None = None                  # the calibrated ask decision (None: greedy decides)
-    ask_views: int | None = None                        # orders of the notes it pools P(ask) over (None: 1)
     calibration: dict = field(default_factory=dict)     # how the threshold was set (learner/calibration.py)
     calibrated_on: str | None = None                    # the snapshot a later calibration used
 
@@ -60,7 +58,6 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "members": (lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v), "a list of adapter folders"),
     "combination": _TEXT,
     "ask_threshold": (lambda v: _number(v) and 0.0 < v < 1.0, "a probability between 0 and 1"),
-    "ask_views": (lambda v: _whole(v) and 1 <= v <= MAX_VIEWS, f"a whole number from 1 to {MAX_VIEWS}"),
     "calibration": _OBJECT, "calibrated_on": _TEXT,
 }
 assert set(_RULES) == {f.name for f in fields(AdapterMetadata)}

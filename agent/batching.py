@@ -34,7 +34,6 @@ class Request:
     adapter: str | None
     streamer: object                       # a transformers TextIteratorStreamer
     may_ask: bool = False                  # the prompt lets the agent ask (agent/decision.py)
-    views: list[list[int]] = field(default_factory=list)   # other orders of the notes the decision pools over
     exploration: Exploration | None = None  # the turn's exploration (agent/decision.py), settled at its first token
     stop: threading.Event = field(default_factory=threading.Event)
     failure: BaseException | None = None
@@ -94,11 +93,9 @@ class StreamBatcher:
 
         with self._encode_lock:  # a fast tokenizer called with padding from two threads can raise "Already borrowed"
             ids = self.engine._encode([messages])["input_ids"][0].tolist()
-            views = self.engine.view_ids(messages, self.engine.ask_decision(adapter, params))
         streamer = TextIteratorStreamer(self.engine.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=600)
-        request = Request(ids, params, adapter, streamer, may_ask=may_ask(messages), views=views,
-                          exploration=exploration)
+        request = Request(ids, params, adapter, streamer, may_ask=may_ask(messages), exploration=exploration)
         self._ensure_thread()
         self._queue.put(request)
         try:
@@ -189,7 +186,7 @@ class StreamBatcher:
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
                 processors = engine.decision_processor(batch[0].adapter, [r.may_ask for r in batch], params, width,
-                                                       [r.views for r in batch], [r.exploration for r in batch])
+                                                       [r.exploration for r in batch])
                 with torch.inference_mode(), engine._select(batch[0].adapter):
                     engine.model.generate(input_ids=input_ids, attention_mask=attention_mask, streamer=streamer,
                                           stopping_criteria=StoppingCriteriaList([StopAbandoned()]),

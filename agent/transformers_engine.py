@@ -124,46 +124,17 @@ class TransformersEngine:
         decision = self.ask_decisions.get(adapter) if adapter is not None else None
         return decision if params.calibrated_ask else None
 
-    def view_ids(self, messages: list[dict], decision: AskDecision | None) -> list[list[int]]:
-        """Token ids of the prompt's other views (orders of the notes) that the decision pools over."""
-        if decision is None or not may_ask(messages):
-            return []
-        return [self._encode([view])["input_ids"][0].tolist() for view in decision.other_views(messages)]
-
-    def _view_readings(self, views_by_row: dict[int, list[list[int]]]) -> dict[int, list[float]]:
-        """P(ask) on each row's other views: one left-padded forward pass. Runs inside generate (lock held,
-        adapter selected), at the first token."""
-        flat = [(row, ids) for row, views in views_by_row.items() for ids in views]
-        if not flat:
-            return {}
-        width = max(len(ids) for _, ids in flat)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for _, ids in flat])
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for _, ids in flat])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1]
-        readings = logits.float().softmax(-1)[:, self._ask_ids].sum(-1).tolist()
-        out: dict[int, list[float]] = {}
-        for (row, _), p in zip(flat, readings):
-            out.setdefault(row, []).append(p)
-        return out
-
     def decision_processor(self, adapter: str | None, rows_may_ask: list[bool], params: GenerationParams,
-                           prompt_width: int, views: list[list[list[int]]] | None = None,
-                           explorations: list[Exploration | None] | None = None) -> list:
+                           prompt_width: int, explorations: list[Exploration | None] | None = None) -> list:
         """The logits processors that apply `adapter`'s calibrated ask decision to the rows that may ask, and
-        each row's exploration (`explorations[row]`, agent/decision.py) ([] when there is nothing to apply).
-        `views[row]`: the row's other views of the notes (view_ids)."""
+        each row's exploration (`explorations[row]`, agent/decision.py) ([] when there is nothing to apply)."""
         decision = self.ask_decision(adapter, params)
         explorations = [e if ok else None for e, ok in zip(explorations or [None] * len(rows_may_ask), rows_may_ask)]
         if not any(rows_may_ask) or (decision is None and not any(e is not None and e.active for e in explorations)):
             return []
         thresholds = [decision.threshold if ok and decision is not None else None for ok in rows_may_ask]
-        views_by_row = {row: v for row, v in enumerate(views or []) if v and rows_may_ask[row]}
-        readings = (lambda rows: self._view_readings({r: views_by_row[r] for r in rows if r in views_by_row})
-                    ) if views_by_row else None
         return [first_token_processor(self._ask_ids, thresholds, prompt_width, sampling=params.temperature > 0,
-                                      other_readings=readings, form=self._question_form, explorations=explorations)]
+                                      form=self._question_form, explorations=explorations)]
 
     def _generate_kwargs(self, params: GenerationParams) -> dict:
         kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id)
@@ -187,10 +158,8 @@ class TransformersEngine:
             chunk_prefixes = None if prefixes is None else prefixes[start : start + BATCH_SIZE]
             inputs = self._encode(chunk, chunk_prefixes)
             rows_may_ask = [may_ask(p) and not (chunk_prefixes and chunk_prefixes[i]) for i, p in enumerate(chunk)]
-            decision = self.ask_decision(adapter, params)
-            views = [self.view_ids(p, decision) if ok else [] for p, ok in zip(chunk, rows_may_ask)]
             chunk_explorations = None if explorations is None else explorations[start : start + BATCH_SIZE]
-            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1], views,
+            processors = self.decision_processor(adapter, rows_may_ask, params, inputs["input_ids"].shape[1],
                                                  chunk_explorations)
             with self._lock, torch.inference_mode(), self._select(adapter):
                 if params.seed is not None:

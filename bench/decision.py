@@ -1,14 +1,11 @@
 """What the calibrated ask decision costs: time to the first streamed text of an opening turn, per engine.
 
-The decision reads P(ask) at the first token of a turn that may ask, pooled over `ask_views` orders of the
-notes (agent/decision.py). For each engine (run one after the other, never both at once) the same
-train-free rank-16 LoRA is loaded under each variant's metadata:
+The decision reads P(ask) at the first token of a turn that may ask (agent/decision.py). For each engine (run
+one after the other, never both at once) the same train-free rank-16 LoRA is loaded under each variant's
+metadata:
 
 * ``no decision``: no threshold, plain greedy decoding (the obvious alternative);
-* ``1 view``: a threshold on P(ask) read on the prompt as given;
-* ``3 views``: the default, pooled over the prompt and two other orders of its notes; on vLLM the three
-  1-token requests are sent one after another (the engine's default);
-* ``3 views, at once`` (vLLM only): the same requests sent at once (``VllmEngine.concurrent_views``).
+* ``decision``: a threshold on P(ask).
 
 Each round times one opening turn per dev prompt for every variant, in a rotated order (these machines are
 noisy; a variant is never always first). The table gives the median and the ratio to ``no decision``.
@@ -43,13 +40,8 @@ from clarify.model_store import resolve_model  # noqa: E402
 from clarify.settings import Settings  # noqa: E402
 from learner.random_adapter import random_lora_adapter  # noqa: E402
 
-# name -> (adapter metadata, vLLM sends the views at once)
-VARIANTS = {
-    "no decision": (AdapterMetadata(), False),
-    "1 view": (AdapterMetadata(ask_threshold=0.5, ask_views=1), False),
-    "3 views": (AdapterMetadata(ask_threshold=0.5, ask_views=3), False),
-    "3 views, at once": (AdapterMetadata(ask_threshold=0.5, ask_views=3), True),
-}
+# name -> adapter metadata
+VARIANTS = {"no decision": AdapterMetadata(), "decision": AdapterMetadata(ask_threshold=0.5)}
 
 
 def parse_args(argv=None):
@@ -80,7 +72,7 @@ def variant_folders(model_path: Path, tmp: Path) -> dict[str, Path]:
     """One adapter's weights under each variant's metadata (the metadata is what the engines read)."""
     weights = random_lora_adapter(model_path, tmp / "weights", rank=16)
     folders = {}
-    for i, (name, (meta, _)) in enumerate(VARIANTS.items()):
+    for i, (name, meta) in enumerate(VARIANTS.items()):
         folder = tmp / f"variant{i}"
         shutil.copytree(weights, folder)
         write_metadata(folder, meta)
@@ -89,7 +81,7 @@ def variant_folders(model_path: Path, tmp: Path) -> dict[str, Path]:
 
 
 def measure(engine, folders: dict[str, Path], ps, rounds: int, log) -> dict[str, list[float]]:
-    names = [n for n in VARIANTS if engine.name == "vllm" or not VARIANTS[n][1]]
+    names = list(VARIANTS)
     for i, name in enumerate(names):
         engine.load_adapter(f"v{i}", folders[name])
     first_text_seconds(engine, ps[0], "v0")  # warm-up
@@ -97,8 +89,6 @@ def measure(engine, folders: dict[str, Path], ps, rounds: int, log) -> dict[str,
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
-            if hasattr(engine, "concurrent_views"):
-                engine.concurrent_views = VARIANTS[name][1]
             adapter = f"v{names.index(name)}"
             times[name] += [first_text_seconds(engine, p, adapter) for p in ps]
             log(f"  {engine.name:12s} round {r} {name:28s} median {statistics.median(times[name]):.3f} s")
@@ -106,11 +96,11 @@ def measure(engine, folders: dict[str, Path], ps, rounds: int, log) -> dict[str,
 
 
 def table(results: dict[str, dict[str, list[float]]]) -> str:
-    rows = ["| engine | decision | first text s (median) | / no decision | / 1 view |", "|---|---|---:|---:|---:|"]
+    rows = ["| engine | decision | first text s (median) | / no decision |", "|---|---|---:|---:|"]
     for engine, times in results.items():
         med = {n: statistics.median(t) for n, t in times.items()}
         for name, m in med.items():
-            rows.append(f"| {engine} | {name} | {m:.3f} | {m / med['no decision']:.2f}x | {m / med['1 view']:.2f}x |")
+            rows.append(f"| {engine} | {name} | {m:.3f} | {m / med['no decision']:.2f}x |")
     return "\n".join(rows)
 
 

@@ -179,11 +179,10 @@ def _at_most(n: int, questions: dict[str, Conversation]) -> dict[str, Conversati
     return {k: questions[k] for k in sorted(keys)}
 
 
-def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int,
-                      views: int = 1) -> dict[str, float]:
+def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]], horizon: int) -> dict[str, float]:
     """P(the reply starts a clarifying question) at each key's opening questions (the mean over its
-    conversations), from `model` as it stands, pooled over `views` orders of the notes as the engines pool it
-    (one forward pass per view, with the serving prompt)."""
+    conversations), from `model` as it stands, read as the engines read it (one forward pass of the serving
+    prompt)."""
     from agent.decision import ask_probability, ask_token_ids
 
     ask_ids = ask_token_ids(tokenizer)
@@ -192,7 +191,7 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     out = {}
     try:
         for key, convs in questions.items():
-            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon, views)
+            readings = [ask_probability(model, tokenizer, conv.context, _opening(conv), ask_ids, horizon)
                         for conv in convs if _opening(conv) is not None]
             if readings:
                 out[key] = sum(readings) / len(readings)
@@ -201,15 +200,13 @@ def ask_probabilities(model, tokenizer, questions: dict[str, list[Conversation]]
     return out
 
 
-def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_needless: float = 1.0,
-              views: int = 1) -> dict:
+def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_needless: float = 1.0) -> dict:
     """The adapter metadata that records the calibration: ``ask_threshold`` (None: too few questions with
-    rewards for both actions), ``ask_views`` (the orders of the notes P(ask) is pooled over) and what the
-    threshold was chosen on."""
+    rewards for both actions) and what the threshold was chosen on."""
     values = action_values(logged)
     source, questions = calibration_questions(logged)
     questions = {k: c for k, c in questions.items() if k in values}
-    probs = ask_probabilities(model, tokenizer, questions, horizon, views)
+    probs = ask_probabilities(model, tokenizer, questions, horizon)
     problems = [DecisionProblem(k, probs[k], *values[k]) for k in sorted(probs)]
     threshold = choose_threshold(problems, max_needless)
 
@@ -219,7 +216,7 @@ def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_ne
         return {"asked": len(asks), "needless": sum(map(_needless, asks)),
                 "logged_value": round(sum(earned) / len(earned), 4) if earned else None}
 
-    return {"ask_threshold": None if threshold is None else round(threshold, 4), "ask_views": views,
+    return {"ask_threshold": None if threshold is None else round(threshold, 4),
             "calibration": {"questions": source, "n_questions": len(problems),
                             "answering_paid": sum(map(_needless, problems)), "max_needless_asks": max_needless,
                             "ranking_auc": ranking_auc(problems),
@@ -227,7 +224,7 @@ def calibrate(model, tokenizer, logged: list[Conversation], horizon: int, max_ne
 
 
 def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None, *,
-                     max_needless: float | None = None, views: int | None = None, model=None) -> dict:
+                     max_needless: float | None = None, model=None) -> dict:
     """Calibrate a saved adapter (an average, or one trained before calibration existed) on renamed copies of
     the questions of the snapshot it was trained on, and record the result in its metadata (atomically; keys of
     options since removed are dropped). The training settings are read with TrainConfig.from_dict: an adapter
@@ -253,7 +250,6 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
         raise CalibrationError(f"The snapshot {snapshot} is gone; give another one (--snapshot).")
     trained_with = TrainConfig.from_dict(training.config)
     max_needless = trained_with.max_needless_asks if max_needless is None else max_needless
-    views = trained_with.ask_views if views is None else views
     logged = read_snapshot(snapshot)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if model is None:
@@ -262,7 +258,7 @@ def calibrate_folder(base_model: str, folder: Path, snapshot: Path | None = None
 
         model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32),
                                           str(folder))
-    result = calibrate(model, tokenizer, logged, trained_with.horizon, max_needless, views)
+    result = calibrate(model, tokenizer, logged, trained_with.horizon, max_needless)
     write_metadata(folder, replace(meta, **result, calibrated_on=str(snapshot)))
     return result
 

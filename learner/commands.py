@@ -193,9 +193,6 @@ def adapters_calibrate(
     max_needless_asks: Annotated[Optional[float], typer.Option(
         help="The ask threshold may ask on at most this share of the calibration questions where answering paid "
              "(default: the adapter's own, else 0.2; 1: the threshold of the most logged reward).")] = None,
-    ask_views: Annotated[Optional[int], typer.Option(
-        help="Orders of the notes the ask decision pools P(ask) over, 1-8 (default: the adapter's own, else 3; "
-             "each is one more prefill per decision).")] = None,
     data_dir: DataDir = None,
     model: ModelPath = None,
     threads: Threads = None,
@@ -205,7 +202,6 @@ def adapters_calibrate(
     A running server applies the new threshold from its next reply."""
     import torch
 
-    from agent.adapter_metadata import MAX_VIEWS
     from agent.engine import AdapterLoadError, validate_adapter_folder
     from clarify.model_store import resolve_model
     from logs_db.store import UnknownId
@@ -220,10 +216,8 @@ def adapters_calibrate(
             validate_adapter_folder(folder)
             if max_needless_asks is not None and not 0.0 <= max_needless_asks <= 1.0:
                 raise CalibrationError(f"--max-needless-asks must be from 0 to 1, not {max_needless_asks}.")
-            if ask_views is not None and not 1 <= ask_views <= MAX_VIEWS:
-                raise CalibrationError(f"--ask-views must be from 1 to {MAX_VIEWS}, not {ask_views}.")
             result = calibrate_folder(str(resolve_model(settings.model, settings.models_dir)), folder, snapshot,
-                                      max_needless=max_needless_asks, views=ask_views)
+                                      max_needless=max_needless_asks)
         except (UnknownId, AdapterLoadError, CalibrationError) as exc:
             fail(str(exc))
     typer.echo(describe_calibration(result))
@@ -232,9 +226,7 @@ def adapters_calibrate(
 def describe_calibration(result: dict) -> str:
     stats, threshold = result["calibration"], result["ask_threshold"]
     at, greedy = stats["at_threshold"], stats["at_0.5"]
-    views = result.get("ask_views", 1)
-    return (f"ask threshold: {'none (too few questions)' if threshold is None else threshold}"
-            f"{f' on P(ask) pooled over {views} orders of the notes' if views > 1 else ''}. "
+    return (f"ask threshold: {'none (too few questions)' if threshold is None else threshold}. "
             f"On {stats['n_questions']} {stats['questions']} ({stats['answering_paid']} where answering paid) "
             f"it asks on {at['asked']} ({at['needless']} needless), logged reward {at['logged_value']}; "
             f"greedy decoding asks on {greedy['asked']} ({greedy['needless']} needless), {greedy['logged_value']}."

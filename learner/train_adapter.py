@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-from agent.adapter_metadata import MAX_VIEWS, AdapterMetadata, write_metadata
+from agent.adapter_metadata import AdapterMetadata, write_metadata
 
 from .calibration import calibrate
 from .examples import Conversation, content_words, notes_views, read_snapshot, tokenize_example, turn_examples, view_keys
@@ -59,8 +59,6 @@ class TrainConfig:
     max_needless_asks: float = 0.2         # the ask threshold may ask on at most this share of the calibration
                                            # questions where answering paid (the product's "<= 20% needless
                                            # questions"; learner.calibration)
-    ask_views: int = 3                     # orders of the notes the ask decision pools P(ask) over (1: as given);
-                                           # each costs one prefill per decision (agent/decision.py)
     target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
     lora_layers: int = 10                  # LoRA on the last this many decoder layers only (0: all): the backward
                                            # pass stops below them, which is most of a step's time (3-4 s vs 6-12 s)
@@ -92,8 +90,6 @@ class TrainConfig:
                                                      f"not {self.rename_fraction}.")
         _require(0.0 <= self.max_needless_asks <= 1.0, f"max_needless_asks is a share of questions, from 0 to 1, "
                                                        f"not {self.max_needless_asks}.")
-        _require(1 <= self.ask_views <= MAX_VIEWS, f"ask_views is a number of orders of the notes, from 1 to "
-                                                   f"{MAX_VIEWS}, not {self.ask_views}.")
         _require(self.lora_layers >= 0, f"lora_layers is a number of decoder layers (0: all), not {self.lora_layers}.")
         _require(bool(self.target_modules) and set(self.target_modules) <= set(ALL_LINEAR),
                  f"target_modules must be one or more of {', '.join(ALL_LINEAR)}, not {self.target_modules}.")
@@ -232,7 +228,7 @@ def train(cfg: TrainConfig, snapshot: Path, out_dir: Path, report: ProgressFn = 
             metrics = train_preference(cfg, model, tokenizer, logged, tmp, report)
         model.save_pretrained(tmp)
         metrics["train_seconds"] = round(time.time() - started, 1)
-        calibration = calibrate(model, tokenizer, logged, cfg.horizon, cfg.max_needless_asks, cfg.ask_views)
+        calibration = calibrate(model, tokenizer, logged, cfg.horizon, cfg.max_needless_asks)
         metrics["ask_threshold"] = calibration["ask_threshold"]
         meta = AdapterMetadata(method=cfg.method, config=asdict(cfg), snapshot=str(snapshot),
                                n_conversations=len(logged), metrics=metrics, **calibration)

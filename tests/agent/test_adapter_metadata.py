@@ -12,7 +12,7 @@ from agent.engine import AdapterLoadError
 
 def test_what_is_written_reads_back_and_empty_fields_stay_out_of_the_file(tmp_path):
     meta = AdapterMetadata(method="swift", config={"epochs": 3.0}, snapshot="s.parquet", n_conversations=12,
-                           metrics={"train_loss": 0.5}, ask_threshold=0.3, ask_views=3,
+                           metrics={"train_loss": 0.5}, ask_threshold=0.3,
                            calibration={"n_questions": 12})
     write_metadata(tmp_path, meta)
     assert read_metadata(tmp_path) == meta
@@ -25,7 +25,8 @@ def test_what_is_written_reads_back_and_empty_fields_stay_out_of_the_file(tmp_pa
 def test_no_file_reads_as_empty_and_unknown_keys_are_ignored(tmp_path):
     assert read_metadata(tmp_path) == AdapterMetadata()
     (tmp_path / METADATA_FILE).write_text(json.dumps(
-        {"method": "swift", "ask_threshold": None, "ask_renamed_views": 4, "calibration_share": 0.15}))
+        {"method": "swift", "ask_threshold": None, "ask_renamed_views": 4, "calibration_share": 0.15,
+         "ask_views": 3}))
     assert read_metadata(tmp_path) == AdapterMetadata(method="swift")
 
 

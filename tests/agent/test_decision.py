@@ -15,10 +15,10 @@ import torch
 
 from agent.decision import (
     QUESTION_REGEX, AskDecision, QuestionForm, ask_odds, ask_probability, ask_start_words, ask_token_ids, decide,
-    first_token_processor, log_odds, may_ask, other_views, pooled, question_form, read_ask_decision,
+    first_token_processor, log_odds, may_ask, question_form, read_ask_decision,
 )
 from agent.engine import AdapterLoadError, GenerationParams
-from agent.policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn, split_sentences
+from agent.policy import ASK_PREFIXES, Message, build_prompt, classify_agent_turn
 
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0.0)
 NOTES = "Springfield, Illinois is the state capital. Springfield, Missouri is the third largest city in Missouri."
@@ -33,10 +33,9 @@ THREE_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (
 THREE_TURN = build_prompt(THREE_NOTES, [Message("user", "Hey! When does my package arrive?", "user")], horizon=1)
 
 
-def _with_threshold(template: Path, dest: Path, threshold, views: int | None = None) -> Path:
+def _with_threshold(template: Path, dest: Path, threshold, **more) -> Path:
     shutil.copytree(template, dest)
-    meta = {"method": "swift", "ask_threshold": threshold} | ({"ask_views": views} if views else {})
-    (dest / "clarify_adapter.json").write_text(json.dumps(meta))
+    (dest / "clarify_adapter.json").write_text(json.dumps({"method": "swift", "ask_threshold": threshold, **more}))
     return dest
 
 
@@ -62,69 +61,17 @@ def test_a_broken_threshold_is_a_clear_adapter_error(tmp_path, content, message)
         read_ask_decision(tmp_path)
 
 
-@pytest.mark.parametrize("views", [0, 9, 2.5, True, "3"])
-def test_a_broken_number_of_views_is_a_clear_adapter_error(tmp_path, views):
-    (tmp_path / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": 0.2, "ask_views": views}))
-    with pytest.raises(AdapterLoadError, match="ask_views must be a whole number from 1 to 8"):
-        read_ask_decision(tmp_path)
-
-
-def test_the_decision_reads_its_views_and_defaults_to_one(tmp_path):
-    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25}')
-    assert read_ask_decision(tmp_path) == AskDecision(0.25, 1)
-    (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25, "ask_views": 3}')
-    assert read_ask_decision(tmp_path) == AskDecision(0.25, 3)
-
-
-def test_other_views_reorder_only_the_notes():
-    views = other_views(THREE_TURN, 3)
-    assert len(views) == 2
-    system = THREE_TURN[0]["content"]
-    head = system[: system.index("Reference notes:")]
-    notes = system[len(head) + len("Reference notes:\n"):]
-    seen = {notes}
-    for view in views:
-        assert view[1:] == THREE_TURN[1:]                       # the conversation is unchanged
-        assert view[0]["content"].startswith(head + "Reference notes:\n")
-        other = view[0]["content"][len(head) + len("Reference notes:\n"):]
-        assert sorted(split_sentences(other)) == sorted(split_sentences(notes))  # the same facts
-        assert other not in seen                                 # each view is another order
-        seen.add(other)
-    assert other_views(THREE_TURN, 3) == views                   # fixed seeds: the same decision every time
-    assert other_views(THREE_TURN, 1) == []
-    assert len(other_views(FIRST_TURN, 5)) == 1                  # two sentences have one other order
-    assert other_views(build_prompt("One fact only.", [Message("user", "Q?", "user")], 1), 5) == []
-
-
 def test_metadata_of_options_since_removed_is_ignored(tmp_path):
-    """An adapter calibrated before renamed copies left the decision (and before held-out questions went) still
-    loads, with the threshold and the orders of the notes it has."""
-    (tmp_path / "clarify_adapter.json").write_text(json.dumps(
-        {"ask_threshold": 0.2, "ask_views": 3, "ask_renamed_views": 4, "ask_vocabulary": ["violet", "lantern"],
-         "calibration_share": 0.15, "n_held_out": 30,
-         "config": {"distractors": 1, "fold_clarifications": True, "narrow_notes": True, "calibration_share": 0.15}}))
-    assert read_ask_decision(tmp_path) == AskDecision(0.2, 3)
-
-
-def test_views_are_pooled_by_their_mean_log_odds():
-    assert pooled([0.3]) == pytest.approx(0.3)
-    assert pooled([0.9, 0.1]) == pytest.approx(0.5)
-    assert log_odds(pooled([0.2, 0.5, 0.6])) == pytest.approx((log_odds(0.2) + log_odds(0.5) + log_odds(0.6)) / 3)
-
-
-def test_the_processor_pools_each_rows_other_views():
-    scores = torch.log(torch.tensor([[0.4, 0.3, 0.1, 0.2], [0.4, 0.3, 0.1, 0.2]]))   # P(ask) 0.2 on both rows
-    asked_for = []
-
-    def readings(rows):
-        asked_for.append(rows)
-        return {0: [0.01, 0.01]}   # row 0's other views say "answer"; row 1 has none
-
-    processor = first_token_processor([3], [0.1, 0.1], prompt_width=5, sampling=False, other_readings=readings)
-    processor(torch.zeros(2, 5, dtype=torch.long), scores.clone())
-    assert asked_for == [[0, 1]]
-    assert processor.decisions[0] == (pytest.approx(pooled([0.2, 0.01, 0.01])), False)
-    assert processor.decisions[1] == (pytest.approx(0.2), True)
+    """An adapter calibrated before renamed copies left the decision (and before held-out questions went, and
+    before P(ask) stopped being pooled over orders of the notes) still loads, with the threshold it has; the
+    number of orders is ignored, whatever it holds."""
+    for views in (3, 9, "3"):
+        (tmp_path / "clarify_adapter.json").write_text(json.dumps(
+            {"ask_threshold": 0.2, "ask_views": views, "ask_renamed_views": 4, "ask_vocabulary": ["violet", "lantern"],
+             "calibration_share": 0.15, "n_held_out": 30,
+             "config": {"distractors": 1, "fold_clarifications": True, "narrow_notes": True, "calibration_share": 0.15,
+                        "ask_views": 3}}))
+        assert read_ask_decision(tmp_path) == AskDecision(0.2)
 
 
 def test_no_metadata_or_no_threshold_means_the_plain_decision(tmp_path):
@@ -132,7 +79,7 @@ def test_no_metadata_or_no_threshold_means_the_plain_decision(tmp_path):
     (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": null}')
     assert read_ask_decision(tmp_path) is None
     (tmp_path / "clarify_adapter.json").write_text('{"ask_threshold": 0.25}')
-    assert read_ask_decision(tmp_path) == AskDecision(0.25, 1)
+    assert read_ask_decision(tmp_path) == AskDecision(0.25)
 
 
 def test_the_processor_forces_or_forbids_the_ask_token_at_the_first_step_only():
@@ -244,33 +191,27 @@ def test_a_broken_threshold_refuses_the_adapter_and_serving_goes_on(engine, lora
     assert engine.generate_batch([FIRST_TURN], GREEDY)[0].text
 
 
-def test_the_engine_decides_on_the_pooled_p_ask(engine, lora_template, tmp_path):
-    """A threshold between the plain P(ask) and the one pooled over three orders of the notes: the adapter whose
-    metadata asks for the pool decides by the pooled value (the learner's reading, ask_probability), in batches
-    and streams alike."""
-    views = 3
-    engine.load_adapter("dec-views-probe", lora_template)
+def test_the_engine_decides_on_the_learners_reading_of_p_ask(engine, lora_template, tmp_path):
+    """Thresholds just below and just above P(ask) as the learner reads it (ask_probability, one forward pass of
+    the prompt as given): the engine asks under the first and answers under the second, in batches and streams
+    alike. The adapters' metadata still names the orders of the notes P(ask) was once pooled over (ask_views):
+    they load, and the key changes nothing."""
+    engine.load_adapter("dec-probe", lora_template)
     try:
-        with engine._lock, torch.inference_mode(), engine._select("dec-views-probe"):
-            ids = ask_token_ids(engine.tokenizer)
-            question = THREE_TURN[1]["content"]
-            plain, pooled_p = (ask_probability(engine.model, engine.tokenizer, THREE_NOTES, question, ids, 1, pool)
-                               for pool in (1, views))
+        with engine._lock, torch.inference_mode(), engine._select("dec-probe"):
+            p_ask = ask_probability(engine.model, engine.tokenizer, THREE_NOTES, THREE_TURN[1]["content"],
+                                    ask_token_ids(engine.tokenizer), 1)
     finally:
-        engine.unload_adapter("dec-views-probe")
-    assert abs(log_odds(plain) - log_odds(pooled_p)) > 0.05, "the pool must move P(ask) for this test to mean anything"
-    between = 1 / (1 + math.exp(-(log_odds(plain) + log_odds(pooled_p)) / 2))
-    engine.load_adapter("dec-single", _with_threshold(lora_template, tmp_path / "single", between, 1))
-    engine.load_adapter("dec-pooled", _with_threshold(lora_template, tmp_path / "pooled", between, views))
+        engine.unload_adapter("dec-probe")
+    shifted = lambda delta: 1 / (1 + math.exp(-(log_odds(p_ask) + delta)))  # noqa: E731
+    engine.load_adapter("dec-below", _with_threshold(lora_template, tmp_path / "below", shifted(-0.05), ask_views=3))
+    engine.load_adapter("dec-above", _with_threshold(lora_template, tmp_path / "above", shifted(0.05), ask_views=3))
     try:
-        assert engine.ask_decisions["dec-pooled"].views == views
         replies = {name: engine.generate_batch([THREE_TURN, FIRST_TURN], GREEDY, adapter=name)[0].text
-                   for name in ("dec-single", "dec-pooled")}
-        asks = {name: text.startswith("Do") for name, text in replies.items()}
-        assert asks == {"dec-single": plain > between, "dec-pooled": pooled_p > between}
-        assert asks["dec-single"] != asks["dec-pooled"]
-        streamed = "".join(engine.stream(THREE_TURN, GREEDY, adapter="dec-pooled")).strip()
-        assert streamed == replies["dec-pooled"]
+                   for name in ("dec-below", "dec-above")}
+        assert replies["dec-below"].startswith(ASK_PREFIXES[0]) and not replies["dec-above"].startswith("Do")
+        for name, text in replies.items():
+            assert "".join(engine.stream(THREE_TURN, GREEDY, adapter=name)).strip() == text
     finally:
-        engine.unload_adapter("dec-single")
-        engine.unload_adapter("dec-pooled")
+        engine.unload_adapter("dec-below")
+        engine.unload_adapter("dec-above")

@@ -10,7 +10,6 @@ test_vllm_supervisor.py, test_vllm_client.py and test_vllm_adapters.py.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.decision import QUESTION_REGEX, ask_probability, ask_token_ids, log_odds
+from agent.decision import QUESTION_REGEX
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
 from agent.policy import ASK_PREFIXES, Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
@@ -57,16 +56,6 @@ def always_ask_adapter(probe_adapter, tmp_path_factory) -> Path:
     return dest
 
 
-ORDER_NOTES = ("Order #8801 (laptop stand) arrives on September 6. Order #8843 (keyboard) arrives on September 9. "
-               "All orders ship from the Denver warehouse.")
-ORDER_QUESTION = "Hey! When does my package arrive?"
-POOLED = [build_prompt(ORDER_NOTES, [Message("user", ORDER_QUESTION, "user")], horizon=1)]
-@pytest.fixture(scope="module")
-def pooled_adapters(tmp_path_factory) -> Path:
-    """Where the reference writes the probe adapter calibrated on one view and on three (views-1, views-3)."""
-    return tmp_path_factory.mktemp("pooled")
-
-
 DECIDED = [build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user")], horizon=1),
            build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user"),
                                 Message("assistant", "Do you mean the planet or the element?", "ask"),
@@ -74,10 +63,8 @@ DECIDED = [build_prompt(NOTES, [Message("user", "Tell me about Mercury.", "user"
 
 
 @pytest.fixture(scope="module")
-def reference(model_path, probe_adapter, always_ask_adapter, pooled_adapters) -> dict:
+def reference(model_path, probe_adapter, always_ask_adapter) -> dict:
     """Greedy transformers (+PEFT) outputs in fp32, computed before the server starts (and then freed)."""
-    import torch
-
     from agent.transformers_engine import TransformersEngine
 
     ref = TransformersEngine(model_path, threads=1, dtype="float32")
@@ -91,19 +78,6 @@ def reference(model_path, probe_adapter, always_ask_adapter, pooled_adapters) ->
         ref.load_adapter("always-ask", always_ask_adapter)
         out["decided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="always-ask")]
         out["undecided"] = [g.text for g in ref.generate_batch(DECIDED, GREEDY, adapter="probe")]
-        # A threshold between the probe's one-view and three-view P(ask): which side wins depends on the views.
-        with ref._lock, torch.inference_mode(), ref._select("probe"):
-            one, three = (ask_probability(ref.model, ref.tokenizer, ORDER_NOTES, ORDER_QUESTION,
-                                          ask_token_ids(ref.tokenizer), 1, views) for views in (1, 3))
-        assert abs(log_odds(one) - log_odds(three)) > 0.1, "the views must move P(ask) for the test to mean anything"
-        between = 1 / (1 + math.exp(-(log_odds(one) + log_odds(three)) / 2))
-        for views in (1, 3):
-            folder = pooled_adapters / f"views-{views}"
-            shutil.copytree(probe_adapter, folder)
-            (folder / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": between, "ask_views": views}))
-            ref.load_adapter(f"views-{views}", folder)
-            out[f"views-{views}"] = [g.text for g in ref.generate_batch(POOLED, GREEDY, adapter=f"views-{views}")]
-        out["asks"] = {1: one > between, 3: three > between}
     finally:
         ref.close()
         del ref
@@ -180,38 +154,21 @@ def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_as
 
 @pytest.mark.slow
 @needs_vllm
-def test_the_decision_pools_the_notes_views_as_the_transformers_engine_does(vllm, reference, pooled_adapters):
-    """A threshold between the one-view and the three-view P(ask): vLLM's extra requests per view land on the
-    same side of it as the transformers engine's pooled forward pass."""
-    assert reference["asks"][1] != reference["asks"][3]
-    assert reference["views-1"][0].startswith("Do") == reference["asks"][1]
-    assert reference["views-3"][0].startswith("Do") == reference["asks"][3]
-    for views in (1, 3):
-        vllm.load_adapter(f"views-{views}", pooled_adapters / f"views-{views}")
-        try:
-            assert [g.text for g in vllm.generate_batch(POOLED, GREEDY, adapter=f"views-{views}")] == \
-                reference[f"views-{views}"]
-        finally:
-            vllm.unload_adapter(f"views-{views}")
-
-
-@pytest.mark.slow
-@needs_vllm
-def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once_for_all_views(vllm, reference, pooled_adapters):
-    """A remote server that restarted has forgotten its adapters: the decision's three view requests all fail
-    at once, one of them loads the adapter again, and the reply is the one the adapter gives."""
+def test_a_remote_server_that_forgot_an_adapter_gets_it_back_once(vllm, reference, always_ask_adapter):
+    """A remote server that restarted has forgotten its adapters: the decision's first request fails, loads the
+    adapter again, and the reply is the one the adapter gives."""
     import httpx
 
     remote = VllmEngine(url=vllm.url, api_key=vllm.api_key)
-    remote.concurrent_views = True  # the hard case: all three fail together
     try:
-        remote.load_adapter("views-3", pooled_adapters / "views-3")
-        forgotten = remote.served_name("views-3")
+        remote.load_adapter("always-ask", always_ask_adapter)
+        forgotten = remote.served_name("always-ask")
         httpx.post(vllm.url.rstrip("/").removesuffix("/v1") + "/v1/unload_lora_adapter",
                    json={"lora_name": forgotten}, headers={"Authorization": f"Bearer {vllm.api_key}"},
                    timeout=60).raise_for_status()  # what a restart does
-        assert [g.text for g in remote.generate_batch(POOLED, GREEDY, adapter="views-3")] == reference["views-3"]
-        assert remote.served_name("views-3") != forgotten  # loaded again, under a new name
+        assert [g.text for g in remote.generate_batch(DECIDED[:1], GREEDY, adapter="always-ask")] == \
+            reference["decided"][:1]
+        assert remote.served_name("always-ask") != forgotten  # loaded again, under a new name
     finally:
         remote.close()
 

@@ -10,16 +10,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from decision import main, table  # noqa: E402
 
 
-def test_the_table_gives_each_variant_against_no_decision_and_one_view():
-    times = {"no decision": [1.0, 2.0, 3.0], "1 view": [2.0, 4.0], "3 views": [3.0, 5.0, 7.0]}
+def test_the_table_gives_each_variant_against_no_decision():
+    times = {"no decision": [1.0, 2.0, 3.0], "decision": [2.0, 4.0, 7.0]}
     rows = table({"vllm": times}).splitlines()
-    assert rows[2] == "| vllm | no decision | 2.000 | 1.00x | 0.67x |"
-    assert rows[4] == "| vllm | 3 views | 5.000 | 2.50x | 1.67x |"
+    assert rows[2] == "| vllm | no decision | 2.000 | 1.00x |"
+    assert rows[3] == "| vllm | decision | 4.000 | 2.00x |"
 
 
 def test_a_real_run_times_every_variant_of_the_transformers_engine(model_path, capsys):
     main(["--engines", "transformers", "--prompts", "1", "--rounds", "1"])
     out = capsys.readouterr().out
-    for name in ("no decision", "1 view", "3 views"):
+    for name in ("no decision", "decision"):
         assert f"| transformers | {name} |" in out
-    assert "at once" not in out  # a vLLM-only variant
+    assert "view" not in out  # the notes' orders are no longer pooled

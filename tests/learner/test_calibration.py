@@ -151,7 +151,7 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
         shutil.copytree(lora_template, folder)
         (folder / "clarify_adapter.json").write_text(json.dumps({
             "method": "swift", "snapshot": str(snapshot), "ask_renamed_views": 2, "ask_vocabulary": ["tbilisi"],
-            "calibration_share": 0.15,
+            "calibration_share": 0.15, "ask_views": 3,
             "config": {"horizon": 1, "ask_views": 3, "calibration_share": 0.15, "distractors": 1,
                        "ask_renamed_views": 2, "fold_clarifications": True, "narrow_notes": True}}))
         store.register_adapter(adapter_id="lora-a", method="swift", path=str(folder))
@@ -160,26 +160,21 @@ def test_cli_calibrate_sets_the_threshold_on_renamed_questions_and_refuses_bad_i
     assert result.exit_code == 0, result.output
     meta = json.loads((folder / "clarify_adapter.json").read_text())
     assert meta["method"] == "swift" and meta["config"]["distractors"] == 1  # the rest of the metadata is kept
-    assert not {"ask_renamed_views", "ask_vocabulary", "calibration_share"} & set(meta)
+    assert not {"ask_renamed_views", "ask_vocabulary", "calibration_share", "ask_views"} & set(meta)
     assert meta["calibration"]["questions"] == "renamed copies of the trained questions"
     assert meta["calibration"]["n_questions"] == 12 and meta["calibration"]["answering_paid"] == 0
     assert meta["calibration"]["ranking_auc"] is None  # asking paid on every question: nothing to rank against
-    assert f"ask threshold: {meta['ask_threshold']} on P(ask) pooled over 3 orders of the notes" in result.output
-    assert meta["ask_views"] == 3  # the default: the engines pool the same views the threshold was set on
+    assert f"ask threshold: {meta['ask_threshold']}. On 12 renamed copies" in result.output
+    assert "pooled" not in result.output  # P(ask) is read once, on the prompt as given
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
-    one_view = run("adapters", "calibrate", "lora-a", "--ask-views", "1", "--model", str(model_path))
-    assert one_view.exit_code == 0 and "pooled" not in one_view.output
-    assert json.loads((folder / "clarify_adapter.json").read_text())["ask_views"] == 1
-    from agent.decision import read_ask_decision
+    from agent.decision import AskDecision, read_ask_decision
 
-    decision = read_ask_decision(folder)  # what the engines will pool: the views the threshold was set on
-    assert (decision.threshold, decision.views) == (json.loads((folder / "clarify_adapter.json").read_text())[
-        "ask_threshold"], 1)
+    assert read_ask_decision(folder) == AskDecision(meta["ask_threshold"])  # what the engines will apply
     for args, message in ((("adapters", "calibrate", "nope"), "nope"),
                           (("adapters", "calibrate", "lora-a", "--ask-renamed-views", "2"), "No such option"),
                           (("adapters", "calibrate", "lora-a", "--share", "0.15"), "No such option"),
                           (("adapters", "calibrate", "lora-a", "--max-needless-asks", "2"), "from 0 to 1"),
-                          (("adapters", "calibrate", "lora-a", "--ask-views", "9"), "from 1 to 8")):
+                          (("adapters", "calibrate", "lora-a", "--ask-views", "3"), "No such option")):
         refused = run(*args, "--model", str(model_path))
         assert refused.exit_code == 2 and message in refused.output
 
@@ -200,6 +195,6 @@ def test_the_calibration_summary_shows_the_ranking_when_there_is_one():
     at = {"asked": 5, "needless": 1, "logged_value": 0.7}
     stats = {"questions": "renamed copies of the trained questions", "n_questions": 10, "answering_paid": 4,
              "at_threshold": at, "at_0.5": at, "ranking_auc": 0.8125}
-    result = {"ask_threshold": 0.1, "ask_views": 3, "calibration": stats}
+    result = {"ask_threshold": 0.1, "calibration": stats}
     assert "Ranking AUC (asking paid above answering paid): 0.8125." in describe_calibration(result)
     assert "Ranking AUC" not in describe_calibration({**result, "calibration": {**stats, "ranking_auc": None}})

@@ -50,8 +50,8 @@ def test_a_run_calibrates_the_ask_threshold_on_renamed_copies_of_its_questions(s
     assert meta["calibration"]["at_threshold"]["logged_value"] >= meta["calibration"]["at_0.5"]["logged_value"]
     engine.load_adapter(outcome.adapter_id, outcome.path)
     try:
-        assert meta["ask_views"] == 3  # the default: P(ask) pooled over three orders of the notes
-        assert engine.ask_decisions[outcome.adapter_id] == AskDecision(meta["ask_threshold"], 3)
+        assert "ask_views" not in meta  # P(ask) is read once, on the prompt as given
+        assert engine.ask_decisions[outcome.adapter_id] == AskDecision(meta["ask_threshold"])
     finally:
         engine.unload_adapter(outcome.adapter_id)
 
@@ -140,7 +140,7 @@ def test_continuing_an_unknown_or_broken_adapter_is_refused_before_training(sett
     ({"distractors": 1}, "Unknown training option 'distractors'"),  # an option since removed
     ({"notes_views": 0}, r"notes_views must be 1 or more.*not 0"),
     ({"rename_fraction": 1.5}, r"rename_fraction is a share of the notes' words, from 0 to 1.*not 1.5"),
-    ({"ask_views": 0}, r"ask_views is a number of orders of the notes, from 1 to 8, not 0"),
+    ({"ask_views": 1}, "Unknown training option 'ask_views'"),  # removed: P(ask) is read once
     ({"epochs": -1.0}, r"epochs \(passes over the logged data\) must be above 0, not -1.0"),
 ])
 def test_overrides_that_clash_name_no_option_or_hold_a_bad_value_are_refused_before_any_work(
