@@ -2,11 +2,14 @@
 
 Every row of the report is one test (one case of a parametrized test): its docstring says the scenario, what
 was done and what was checked (tests/reliability/conftest.py records them), and the run says the result. The
-load test also leaves its latency numbers. Nothing here is measured by hand: rerun it to refresh the report.
+load tests also leave their latency numbers, one table row per engine. Nothing here is measured by hand: rerun
+it to refresh the report.
 
 Usage: .venv/bin/python bench/reliability.py [--write] [-k EXPR]
   --write  write docs/RELIABILITY.md (otherwise print the report)
-  -k EXPR  only the matching tests (a partial report, marked as such)
+  -k EXPR  only the matching tests: printed, a partial report marked as such; with --write, each section whose
+           tests all ran replaces that section of the report, noting its own run (e.g. -k test_load refreshes
+           the Load section), and the rest of the report stays as it was
 Exit code: 0 when every test passed (or was skipped), 1 otherwise.
 """
 
@@ -17,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -102,27 +106,36 @@ def rows(records: list[dict]) -> list[str]:
     return out
 
 
-def load_table(load: dict | None) -> list[str]:
-    if not load:
-        return ["The load test did not run in this report's run."]
+def load_table(loads: list[dict]) -> list[str]:
+    if not loads:
+        return ["The load tests did not run in this report's run."]
+    in_s = lambda ms: f"{ms / 1000:.1f} s"  # noqa: E731
     return [
-        f"{load['clients']} clients x {load['turns_per_client']} turns against one `clarify serve` (transformers "
-        f"engine, the bundled model on 1 CPU thread, replies of at most {load['max_new_tokens']} new tokens; the "
-        f"CPU thread is shared by all {load['clients']} clients, so a turn's latency is mostly waiting for the others' "
-        "turns).",
+        "Concurrent clients against one `clarify serve`, each sending its messages (a new conversation every 4) "
+        "and rating every reply; one row per engine. *transformers*: `--engine transformers`, the bundled model on "
+        "1 CPU thread, replies of at most 2 new tokens, so the serving path (queue, log, ratings) carries the load "
+        "rather than the model. *vllm*: the engine `clarify serve` picks by default (the supervised vLLM server, "
+        "the bundled model) with full-length replies (the default cap of new tokens). The app runs at most 4 sends "
+        "at once (Gradio's concurrency limit per event), so a turn's latency includes waiting for other clients' "
+        "turns.",
         "",
-        "| turns | ratings | request errors | wall | throughput | turn p50 | turn p99 | turn max | rating p50 | rating p99 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {load['turns']} | {load['ratings']} | {load['errors']} | {load['wall_seconds']:.0f} s "
-        f"| {load['turns_per_second']:.2f} turns/s | {load['turn_p50_ms'] / 1000:.1f} s | {load['turn_p99_ms'] / 1000:.1f} s "
-        f"| {load['turn_max_ms'] / 1000:.1f} s | {load['rating_p50_ms']} ms | {load['rating_p99_ms']} ms |",
+        "| engine | clients x turns | reply cap | reply length mean / max | turns | ratings | request errors | wall "
+        "| throughput | turn p50 | turn p99 | turn max | first text p50 | first text p99 | rating p50 | rating p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(f"| {load['engine']} | {load['clients']} x {load['turns_per_client']} | {load['max_new_tokens']} tokens "
+          f"| {load['reply_chars_mean']} / {load['reply_chars_max']} chars | {load['turns']} | {load['ratings']} "
+          f"| {load['errors']} | {load['wall_seconds']:.0f} s | {load['turns_per_second']:.2f} turns/s "
+          f"| {in_s(load['turn_p50_ms'])} | {in_s(load['turn_p99_ms'])} | {in_s(load['turn_max_ms'])} "
+          f"| {in_s(load['first_text_p50_ms'])} | {in_s(load['first_text_p99_ms'])} "
+          f"| {load['rating_p50_ms']} ms | {load['rating_p99_ms']} ms |" for load in loads),
         "",
-        "A turn's latency runs from the client's queue/join request to the last streamed update of the reply; "
-        "a rating's, from its request to its answer.",
+        "A turn's latency runs from the client's queue/join request to the last streamed update of the reply; its "
+        "first text, to the first streamed update that carries reply text; a rating's, from its request to its "
+        "answer.",
     ]
 
 
-def render(records: list[dict], load: dict | None, keyword: str | None, wall: float) -> str:
+def render(records: list[dict], loads: list[dict], keyword: str | None, wall: float) -> str:
     counts = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "skipped")}
     bad_input = sum(r["module"] in BAD_INPUT for r in records)
     lines = [
@@ -146,7 +159,7 @@ def render(records: list[dict], load: dict | None, keyword: str | None, wall: fl
             continue
         lines += ["", f"## {title}", ""]
         if "test_load" in modules:
-            lines += load_table(load) + [""]
+            lines += load_table(loads) + [""]
         lines += ["| scenario | what was done | what was checked | result |", "|---|---|---|---|"]
         lines += rows(group)
     lines += [
@@ -159,11 +172,43 @@ def render(records: list[dict], load: dict | None, keyword: str | None, wall: fl
         "- Access control is enforced on the HTTP routes by `ui.access.AdminGuard` (401 before sign-in, 403 for a "
         "non-admin calling an admin event, on queue/join and on the run/api/call routes) and again inside each "
         "admin handler.",
-        "- The vLLM fault test is skipped where the vLLM environment is not installed (`make vllm`).",
+        "- The vLLM fault and load tests are skipped where the vLLM environment is not installed (`make vllm`). "
+        "In CI (`CI=true`) the vLLM load test runs 4 clients x 4 turns (its server start alone takes over a "
+        "minute); this report runs it in full.",
         "",
         f"Regenerate: `{COMMAND}` (about {max(1, round(wall / 60))} min on this machine).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def complete_sections(records: list[dict], deselected: list[str]) -> list[str]:
+    """The titles of the sections whose tests all ran (none of their modules' tests was left out by -k)."""
+    left_out = {nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py") for nodeid in deselected}
+    ran = {r["module"] for r in records}
+    return [title for title, modules in SECTIONS if ran & set(modules) and not left_out & set(modules)]
+
+
+def section_pattern(title: str) -> re.Pattern:
+    """A section of the report: its "## title" line up to the next "## " heading."""
+    return re.compile(rf"^## {re.escape(title)}\n.*?(?=^## )", re.M | re.S)
+
+
+def merge_sections(old: str, partial: str, titles: list[str], note: str) -> str:
+    """The report `old` with the sections `titles` taken from the partial report, each opening with `note`."""
+    for title in titles:
+        pattern = section_pattern(title)
+        if not pattern.search(old):
+            raise SystemExit(f"{REPORT.relative_to(REPO)} has no section '{title}': run the full report")
+        section = pattern.search(partial).group(0).replace("\n\n", f"\n\n{note}\n\n", 1)
+        old = pattern.sub(lambda _: section, old, count=1)
+    return old
+
+
+def partial_note(records: list[dict], keyword: str, wall: float) -> str:
+    counts = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed", "skipped")}
+    return (f"This section is from a later run than the rest: `{COMMAND} -k {shlex.quote(keyword)}` on "
+            f"{time.strftime('%Y-%m-%d %H:%M')} ({platform.machine()}, {os.cpu_count()} CPUs): {counts['passed']} "
+            f"passed, {counts['failed']} failed, {counts['skipped']} skipped ({wall / 60:.0f} min).")
 
 
 def main(argv=None) -> int:
@@ -178,10 +223,20 @@ def main(argv=None) -> int:
             print("no test results were recorded (did pytest collect tests/reliability?)", file=sys.stderr)
             return 1
         records = json.loads(tests_file.read_text())
-        load_file = results / "load.json"
-        load = json.loads(load_file.read_text()) if load_file.exists() else None
-    report = render(records, load, args.keyword, wall)
-    if args.write:
+        deselected = json.loads((results / "deselected.json").read_text())
+        loads = [json.loads(f.read_text()) for f in sorted(results.glob("load-*.json"))]
+    report = render(records, loads, args.keyword, wall)
+    if args.write and args.keyword and REPORT.exists():
+        titles = complete_sections(records, deselected)
+        partly = [title for title, modules in SECTIONS
+                  if title not in titles and any(r["module"] in modules for r in records)]
+        for title in partly:
+            print(f"section '{title}' left as it was: only part of its tests ran", file=sys.stderr)
+        if titles:
+            note = partial_note(records, args.keyword, wall)
+            REPORT.write_text(merge_sections(REPORT.read_text(), report, titles, note))
+            print(f"wrote the {', '.join(titles)} section(s) of {REPORT.relative_to(REPO)}")
+    elif args.write:
         REPORT.write_text(report)
         print(f"wrote {REPORT.relative_to(REPO)}")
     else:

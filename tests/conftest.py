@@ -169,14 +169,17 @@ class Server:
 def serve(tmp_path, model_path):
     """Start `clarify serve` (transformers engine, 1 thread, the bundled model) and wait until it answers.
 
-    ``serve(data_dir=None, env={...}, args=[...])`` -> Server. Each call gets a free port and its own log files;
+    ``serve(data_dir=None, env={...}, args=[...], engine="transformers", timeout=120)`` -> Server. engine=None
+    passes no engine option, so the server uses the engine its factory picks by default (vLLM when `make vllm`
+    was run), and `timeout` must cover that engine's start. Each call gets a free port and its own log files;
     every server still running is stopped (SIGTERM) at teardown.
     """
     if not CLARIFY.exists():
         pytest.fail(f"{CLARIFY} is missing: run `make install`")
     started: list[Server] = []
 
-    def start(data_dir: Path | None = None, *, env: dict | None = None, args: tuple = ()) -> Server:
+    def start(data_dir: Path | None = None, *, env: dict | None = None, args: tuple = (),
+              engine: str | None = "transformers", timeout: float = SERVE_START_TIMEOUT) -> Server:
         data = data_dir or tmp_path / "data"
         port = free_port()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFY_")}
@@ -187,11 +190,11 @@ def serve(tmp_path, model_path):
         with open(out, "w") as out_f, open(err, "w") as err_f:
             proc = subprocess.Popen(
                 [str(CLARIFY), "serve", "--port", str(port), "--data-dir", str(data), "--model", str(model_path),
-                 "--engine", "transformers", "--threads", "1", *args],
+                 *(("--engine", engine, "--threads", "1") if engine else ()), *args],
                 stdout=out_f, stderr=err_f, env=environ, cwd=tmp_path)
         srv = Server(proc, f"http://127.0.0.1:{port}/", data / "clarify.duckdb", out, err)
         started.append(srv)
-        deadline = time.monotonic() + SERVE_START_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"clarify serve exited with {proc.returncode}\n" + srv.logs())
@@ -202,7 +205,7 @@ def serve(tmp_path, model_path):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"clarify serve did not answer on {srv.url} within {SERVE_START_TIMEOUT} s\n" + srv.logs())
+                pytest.fail(f"clarify serve did not answer on {srv.url} within {timeout} s\n" + srv.logs())
             time.sleep(0.5)
 
     yield start

@@ -92,10 +92,14 @@ class GradioHTTP:
         assert joined.status_code == 200, joined.text
         return joined.json()["event_id"]
 
-    def call(self, elem_id: str, data: list, *, trigger: str = "click", event_data=None) -> list:
-        """Run the event like the browser does and return its final outputs."""
+    def call(self, elem_id: str, data: list, *, trigger: str = "click", event_data=None, on_message=None) -> list:
+        """Run the event like the browser does and return its final outputs; `on_message(message)` sees each
+        message of its stream as it arrives (the load test times the first streamed text)."""
         event_id = self.submit(elem_id, data, trigger=trigger, event_data=event_data)
-        *_, done = self.messages(event_id)
+        done = None
+        for done in self.messages(event_id):
+            if on_message is not None:
+                on_message(done)
         assert done["success"], done
         return done["output"]["data"]
 
@@ -217,11 +221,20 @@ def pytest_runtest_makereport(item, call):
         record["message"] = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
 
 
+_deselected: list[str] = []
+
+
+def pytest_deselected(items):
+    """The tests a -k run left out: the report keeps the earlier rows of a section that did not run in full."""
+    _deselected.extend(item.nodeid for item in items)
+
+
 def pytest_sessionfinish(session, exitstatus):
     folder = results_dir()
     if folder is not None and _records:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "tests.json").write_text(json.dumps(_records, indent=1))
+        (folder / "deselected.json").write_text(json.dumps(_deselected, indent=1))
 
 
 @pytest.fixture
