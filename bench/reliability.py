@@ -173,8 +173,8 @@ def render(records: list[dict], loads: list[dict], keyword: str | None, wall: fl
         "non-admin calling an admin event, on queue/join and on the run/api/call routes) and again inside each "
         "admin handler.",
         "- The vLLM fault and load tests are skipped where the vLLM environment is not installed (`make vllm`). "
-        "In CI (`CI=true`) the vLLM load test runs 4 clients x 4 turns (its server start alone takes over a "
-        "minute); this report runs it in full.",
+        "In the test suite (`make test`, CI) the vLLM load test runs 4 clients x 4 turns (its server start alone "
+        "takes over a minute); this report runs it in full.",
         "",
         f"Regenerate: `{COMMAND}` (about {max(1, round(wall / 60))} min on this machine).",
     ]
