@@ -30,8 +30,10 @@ from logs_db.store import LogError, LogStore
 
 log = logging.getLogger(__name__)
 
-# One engine serializes generation anyway; this bounds worker threads per event.
-CONCURRENCY_LIMIT = 4
+# Events of one kind running at once (the rest wait in Gradio's queue). Both engines batch concurrent replies (the
+# transformers engine up to 8 per generate call, agent/batching.py; vLLM any number), so a limit below the batch
+# only makes users queue in front of an idle batch slot; the bound keeps worker threads few.
+CONCURRENCY_LIMIT = 16
 QUEUE_MAX_SIZE = 64
 
 TRAINING_NOTE = (
