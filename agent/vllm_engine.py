@@ -12,8 +12,8 @@ Two modes:
 
 The parts (agent/vllm/): the supervisor of the child process (supervisor.py), the HTTP client with its key and
 its errors (client.py), the adapters loaded on the server under versioned names (adapters.py), and the
-calibrated ask decision's extra requests (decision_requests.py). This class puts them together behind the
-Engine interface.
+calibrated ask decision, read from the reply's own request (decision_requests.py). This class puts them together
+behind the Engine interface.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Callable, Iterator
 from .decision import Exploration
 from .engine import EngineError, Generation, GenerationParams
 from .vllm.adapters import AdapterRegistry
-from .vllm.client import ServerClient, chat_request, normalize_url
-from .vllm.decision_requests import ASK_PREFIX, DecisionRequests
+from .vllm.client import ServerClient, chat_request, normalize_url, stream_text
+from .vllm.decision_requests import DecisionRequests
 from .vllm.options import VllmOptions
 from .vllm.supervisor import ServerSupervisor, server_python
 
@@ -176,31 +176,30 @@ class VllmEngine:
     # -- generation -----------------------------------------------------------
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
                        seed_offset: int = 0, exploration: Exploration | None = None) -> str:
-        """The forced start of the reply that applies the adapter's calibrated ask decision and the turn's
-        exploration ("" = none needed); see agent/vllm/decision_requests.py."""
+        """The decision as the path before read it, with a 1-token request before the reply: the forced start of
+        the reply ("" = none needed), the turn's exploration settled. Replies no longer use it (they read the
+        decision from their own request, agent/vllm/decision_requests.py); bench/decision.py and the tests compare
+        the two."""
+        self._ensure_server()
         return self._decision.decided_prefix(messages, params, adapter, seed_offset, exploration=exploration)
 
     def _complete(self, messages: list[dict], params: GenerationParams, adapter: str | None, *, prefix: str = "",
-                  stream: bool = False, seed_offset: int = 0, question: bool = False):
+                  stream: bool = False, seed_offset: int = 0):
         kwargs = chat_request(self.served_name(adapter), messages, params, prefix=prefix, stream=stream,
-                              seed_offset=seed_offset, question=question)
+                              seed_offset=seed_offset)
         return self._registry.complete(kwargs, adapter)
 
     def stream(self, messages: list[dict], params: GenerationParams, adapter: str | None = None,
                explore: Exploration | None = None) -> Iterator[str]:
+        """A turn the calibrated decision or an exploration applies to reads the decision from its own streamed
+        request (decision_requests.py); any other reply is one plain request."""
         self._ensure_server()
         try:
-            prefix = self.decided_prefix(messages, params, adapter, exploration=explore)
-            if prefix:
-                yield prefix
-            response = self._complete(messages, params, adapter, prefix=prefix, stream=True,
-                                      question=prefix == ASK_PREFIX)
-            with response:
-                for chunk in response:
-                    if chunk.choices:
-                        piece = chunk.choices[0].delta.content
-                        if piece:
-                            yield piece
+            if self._decision.applies(messages, params, adapter, explore):
+                yield from self._decision.reply(messages, params, adapter, exploration=explore)
+                return
+            with self._complete(messages, params, adapter, stream=True) as response:
+                yield from stream_text(response)
         except Exception as exc:  # (GeneratorExit is not an Exception: `with` closes the HTTP stream)
             raise self._client.failure(exc) from exc
 
@@ -219,13 +218,15 @@ class VllmEngine:
 
         def one(i: int) -> Generation:
             given = prefixes[i] if prefixes is not None else ""
-            prefix = given or self.decided_prefix(prompts[i], params, adapter, i,
-                                                  None if explorations is None else explorations[i])
-            response = self._complete(prompts[i], params, adapter, prefix=prefix, seed_offset=i,
-                                      question=not given and prefix == ASK_PREFIX)
+            exploration = None if explorations is None else explorations[i]
+            if not given and self._decision.applies(prompts[i], params, adapter, exploration):
+                counts: dict = {}
+                text = "".join(self._decision.reply(prompts[i], params, adapter, i, exploration, counts))
+                return Generation(text.strip(), counts.get("prompt_tokens", 0), counts.get("completion_tokens", 0))
+            response = self._complete(prompts[i], params, adapter, prefix=given, seed_offset=i)
             text = response.choices[0].message.content or ""
             usage = response.usage
-            return Generation((prefix + text).strip(), usage.prompt_tokens if usage else 0,
+            return Generation((given + text).strip(), usage.prompt_tokens if usage else 0,
                               usage.completion_tokens if usage else 0)
 
         futures = [self._pool.submit(one, i) for i in range(len(prompts))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..decision import QUESTION_REGEX
 from ..engine import AdapterLoadError, EngineError, GenerationParams
@@ -42,6 +42,23 @@ def chat_request(model: str, messages: list[dict], params: GenerationParams, *, 
         if question:  # agent/decision.py
             kwargs["extra_body"]["structured_outputs"] = {"regex": QUESTION_REGEX}
     return kwargs
+
+
+def stream_text(chunks, usage: dict | None = None) -> Iterator[str]:
+    """The text pieces of a streamed chat completion's chunks (`usage`: see count_usage)."""
+    for chunk in chunks:
+        count_usage(chunk, usage)
+        if chunk.choices:
+            piece = chunk.choices[0].delta.content
+            if piece:
+                yield piece
+
+
+def count_usage(chunk, usage: dict | None) -> None:
+    """Copy a chunk's token counts into `usage` (a request with stream_options include_usage gets them in its
+    last chunk); nothing when `usage` is None."""
+    if usage is not None and getattr(chunk, "usage", None):
+        usage.update(prompt_tokens=chunk.usage.prompt_tokens, completion_tokens=chunk.usage.completion_tokens)
 
 
 class ServerClient:

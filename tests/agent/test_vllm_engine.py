@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.decision import QUESTION_REGEX
+from agent.decision import QUESTION_REGEX, Exploration
 from agent.engine import AdapterLoadError, EngineError, GenerationParams
+from agent.items import DEV_ITEMS, load_items
 from agent.policy import ASK_PREFIXES, Message, build_prompt
 from agent.vllm_engine import VllmEngine, server_python
 from learner.random_adapter import random_lora_adapter
@@ -138,8 +139,8 @@ def test_forced_prefixes_match_transformers(vllm, reference):
 @pytest.mark.slow
 @needs_vllm
 def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_ask_adapter):
-    """The adapter's ask threshold (agent/decision.py): vLLM decides with an extra 1-token request and a forced
-    prefix, the transformers engine with a logits processor; the replies are the same."""
+    """The adapter's ask threshold (agent/decision.py): vLLM reads the decision from the reply's own request and
+    forces the ask prefix, the transformers engine uses a logits processor; the replies are the same."""
     assert reference["decided"][0].startswith("Do") and not reference["undecided"][0].startswith("Do")
     # A decided ask is the whole prefix and one question (vLLM: a regex; transformers: per-token bans).
     assert re.fullmatch(re.escape(ASK_PREFIXES[0]) + QUESTION_REGEX, reference["decided"][0]), reference["decided"][0]
@@ -150,6 +151,58 @@ def test_calibrated_ask_decision_matches_transformers(vllm, reference, always_as
         assert "".join(vllm.stream(DECIDED[0], GREEDY, adapter="always-ask")).strip() == reference["decided"][0]
     finally:
         vllm.unload_adapter("always-ask")
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_decisions_read_from_the_reply_equal_the_one_token_request_paths(vllm, probe_adapter, tmp_path):
+    """On dev prompts, under a threshold that splits them into asks and answers and one above them all: the
+    decision read from the reply's own streamed request (stream and generate_batch) takes the action the 1-token
+    request before the reply took (decided_prefix), with the same P(ask) where it is read exactly (else an upper
+    bound of it), and a reply whose decision answers is one request when P(ask) is below the threshold."""
+    prompts = [build_prompt(it.context, [Message("user", it.question, "user")], horizon=1)
+               for it in load_items(DEV_ITEMS, limit=6)]
+
+    def calibrated(name: str, threshold: float) -> str:
+        folder = tmp_path / name
+        shutil.copytree(probe_adapter, folder)
+        (folder / "clarify_adapter.json").write_text(json.dumps({"ask_threshold": threshold}))
+        vllm.load_adapter(name, folder)
+        return name
+
+    def old_path(adapter: str) -> list[Exploration]:
+        out = [Exploration(0.0) for _ in prompts]
+        for messages, exploration in zip(prompts, out):
+            vllm.decided_prefix(messages, GREEDY, adapter, exploration=exploration)
+        return out
+
+    p_asks = sorted(e.p_ask for e in old_path(calibrated("probe-read", 1e-9)))
+    vllm.unload_adapter("probe-read")
+    middle = (p_asks[2] * p_asks[3]) ** 0.5
+    sent = []
+    complete = vllm._client.complete
+    vllm._client.complete = lambda kwargs: sent.append(kwargs) or complete(kwargs)
+    try:
+        for name, threshold in (("probe-split", middle), ("probe-high", 0.3)):
+            adapter = calibrated(name, threshold)
+            before = old_path(adapter)
+            streamed = [Exploration(0.0) for _ in prompts]
+            sent.clear()
+            for messages, exploration in zip(prompts, streamed):
+                "".join(vllm.stream(messages, GREEDY, adapter=adapter, explore=exploration))
+            batched = [Exploration(0.0) for _ in prompts]
+            vllm.generate_batch(prompts, GREEDY, adapter=adapter, explorations=batched)
+            for old, *new in zip(before, streamed, batched):
+                assert {e.action for e in new} == {old.action}, (name, old, new)
+                assert all(e.p_ask == pytest.approx(old.p_ask, rel=1e-3) or old.p_ask < e.p_ask < threshold
+                           for e in new), (name, old, new)
+            if name == "probe-split":
+                assert {e.action for e in before} == {"ask", "answer"}
+            else:   # every reply answers, from its own request alone
+                assert {e.action for e in before} == {"answer"} and len(sent) == 2 * len(prompts)
+            vllm.unload_adapter(name)
+    finally:
+        vllm._client.complete = complete
 
 
 @pytest.mark.slow
