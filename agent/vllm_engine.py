@@ -176,10 +176,9 @@ class VllmEngine:
     # -- generation -----------------------------------------------------------
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
                        seed_offset: int = 0, exploration: Exploration | None = None) -> str:
-        """The decision as the path before read it, with a 1-token request before the reply: the forced start of
-        the reply ("" = none needed), the turn's exploration settled. Replies no longer use it (they read the
-        decision from their own request, agent/vllm/decision_requests.py); bench/decision.py and the tests compare
-        the two."""
+        """The decision read by a 1-token request alone: the forced start of the reply ("" = none needed), the turn's
+        exploration settled. Replies read it from their own request (agent/vllm/decision_requests.py);
+        bench/decision.py and the tests compare the two."""
         self._ensure_server()
         return self._decision.decided_prefix(messages, params, adapter, seed_offset, exploration=exploration)
 

@@ -11,19 +11,19 @@ transformers engine reads from its own logits:
   When the bound is below the threshold, greedy decoding answers exactly as with the exact value, and the logged
   P(ask) (Exploration.p_ask) is then the bound, an upper bound of it, not the value. Otherwise (no threshold:
   the base model exploring; a bound not below it; sampling, whose draw needs the exact value) P(ask) is read by
-  today's extra 1-token request, whose only allowed token is the ask word (`reading`: vLLM reports the sampled
+  an extra 1-token request, whose only allowed token is the ask word (`reading`: vLLM reports the sampled
   token's raw log-probability before the mask), while the reply's stream waits.
 
 If the decided action (and the turn's exploration) agrees with the streamed reply, the stream goes on, held
 token first: one request, the reply's own. It agrees when the decision answers and greedy decoding of the prompt
 would not ask (sampling: the reply does not open with the ask word). Otherwise the stream is closed and the
-forced start of before is sent: a decided ask always, as the whole ask prefix and then one question
+forced start is sent: a decided ask always, as the whole ask prefix and then one question
 (QUESTION_REGEX as a structured output, which the free stream could not carry); an answer that the stream
 would have opened with the ask word, the likeliest other token (sampling: one drawn from the top others).
 On the dev items asks are rare, so the restart is rare (docs/BENCHMARKS.md).
 
-`decided_prefix` is the path before: the 1-token request first, then the reply with its forced start. The engine
-falls back to it when a stream reports no log-probabilities; bench/decision.py and the tests compare the two.
+`decided_prefix` reads the decision by the 1-token request alone, before any reply is sent (the same read a stream
+without log-probabilities falls back to); bench/decision.py and the tests compare it with the reply's own read.
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ class DecisionRequests:
 
     def decided_prefix(self, messages: list[dict], params: GenerationParams, adapter: str | None,
                        seed_offset: int = 0, exploration: Exploration | None = None) -> str:
-        """The path before the decision was read from the reply's own request: the forced start of the reply
-        ("" = none needed), read by the 1-token request, and the turn's `exploration` settled."""
+        """The forced start of the reply ("" = none needed), read by the 1-token request alone, and the turn's
+        `exploration` settled."""
         if not self.applies(messages, params, adapter, exploration):
             return ""
         return self._settle(messages, params, adapter, seed_offset, exploration, None, opens_with_ask=True) or ""
